@@ -1,0 +1,90 @@
+import type { ErrorCode } from '../errors.js'
+import type { SseEvent } from '../sse/types.js'
+
+/** What a filter sees of the incoming request. Header names are lower-case. */
+export interface RequestInfo {
+  readonly method: string
+  /** The request target as received (path and query), before any canonicalization. */
+  readonly url: string
+  readonly path: string
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>
+  readonly remoteAddress: string
+  readonly protocol: 'http' | 'https'
+}
+
+/** Minimal logging port so that core code never imports the logger implementation. */
+export interface LogPort {
+  debug(obj: object, msg?: string): void
+  info(obj: object, msg?: string): void
+  warn(obj: object, msg?: string): void
+  error(obj: object, msg?: string): void
+}
+
+export interface RequestContext {
+  readonly id: string
+  /** The policy snapshot read once when the request started; it is used to the request's end. */
+  readonly snapshot: { readonly version: number; readonly digest: string }
+  readonly request: RequestInfo
+  readonly log: LogPort
+  /** Per-request state owned by filters, keyed by filter name. */
+  readonly state: Map<string, unknown>
+}
+
+export interface LocalReply {
+  status: number
+  headers: Record<string, string>
+  body: string | Uint8Array
+}
+
+export type Verdict =
+  | { readonly kind: 'continue' }
+  | { readonly kind: 'error'; readonly code: ErrorCode; readonly headers?: Record<string, string> }
+  | { readonly kind: 'reply'; readonly reply: LocalReply }
+
+export const CONTINUE: Verdict = Object.freeze({ kind: 'continue' })
+export const refuse = (code: ErrorCode, headers?: Record<string, string>): Verdict =>
+  headers ? { kind: 'error', code, headers } : { kind: 'error', code }
+export const reply = (r: LocalReply): Verdict => ({ kind: 'reply', reply: r })
+
+export interface ResponseHead {
+  status: number
+  /** Lower-case names; a filter may edit them before they are sent. */
+  headers: Record<string, string | string[]>
+}
+
+/** A unit of response body as the filters see it: one SSE event, or a whole JSON body. */
+export type ResponseUnit = { readonly kind: 'sse'; readonly event: SseEvent } | { readonly kind: 'json'; readonly body: unknown }
+
+/**
+ * A per-request, object-mode transform of the response body. It may hold units back (to
+ * moderate across events) and may be async (a classifier); emit() order is output order.
+ */
+export interface ResponseTransform {
+  transform(unit: ResponseUnit, emit: (u: ResponseUnit) => void): void | Promise<void>
+  flush(emit: (u: ResponseUnit) => void): void | Promise<void>
+}
+
+export type Outcome =
+  | { readonly kind: 'completed'; readonly status: number }
+  | { readonly kind: 'refused'; readonly status: number; readonly code: string }
+  | { readonly kind: 'failed'; readonly status: number; readonly code: ErrorCode }
+  | { readonly kind: 'aborted'; readonly status: number }
+
+export interface Filter {
+  readonly name: string
+  onRequest?(ctx: RequestContext): Promise<Verdict> | Verdict
+  onResponseHead?(ctx: RequestContext, head: ResponseHead): Verdict
+  responseTransform?(ctx: RequestContext, head: ResponseHead): ResponseTransform | undefined
+  onComplete?(ctx: RequestContext, outcome: Outcome): void
+}
+
+/**
+ * A filter factory owns one top-level key of a policy's `spec`. `compile` runs once per policy
+ * snapshot, so automata, regexes and role graphs are built there and never per request.
+ */
+export interface FilterFactory<C = unknown, P = unknown> {
+  readonly name: string
+  /** A zod schema for this filter's `spec.<name>` section. */
+  readonly schema: import('zod').ZodType<C>
+  compile(config: C, ports: P): Filter
+}

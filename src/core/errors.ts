@@ -1,0 +1,40 @@
+/**
+ * The one catalogue of error codes Chaperone replies with. Codes are stable API: clients and
+ * dashboards key on them, so never rename one; add a new code instead. Messages are generic on
+ * purpose: the detail of a failure goes to the log, never to the client.
+ */
+export const ERRORS = {
+  bad_request: { status: 400, message: 'The request is malformed.' },
+  unauthorized: { status: 401, message: 'Authentication is required.' },
+  forbidden: { status: 403, message: 'The request is not allowed.' },
+  not_found: { status: 404, message: 'Not found.' },
+  method_not_allowed: { status: 405, message: 'Method not allowed.' },
+  body_too_large: { status: 413, message: 'The request body exceeds the configured limit.' },
+  headers_too_large: { status: 431, message: 'The request headers exceed the configured limit.' },
+  upgrade_refused: { status: 501, message: 'This protocol upgrade is not supported.' },
+  internal_error: { status: 500, message: 'Internal error.' },
+  upstream_unavailable: { status: 502, message: 'The upstream service is unavailable.' },
+  upstream_error: { status: 502, message: 'The upstream service failed while responding.' },
+  shutting_down: { status: 503, message: 'The proxy is shutting down.' },
+  not_ready: { status: 503, message: 'The proxy has no policy loaded yet.' },
+  upstream_timeout: { status: 504, message: 'The upstream service timed out.' },
+} as const satisfies Record<string, { status: number; message: string }>
+
+export type ErrorCode = keyof typeof ERRORS
+
+/** An error that carries a catalogue code through the I/O layers to the reply. */
+export class ChaperoneError extends Error {
+  readonly code: ErrorCode
+  constructor(code: ErrorCode, detail?: string, options?: { cause?: unknown }) {
+    super(detail ?? ERRORS[code].message, options)
+    this.code = code
+    this.name = 'ChaperoneError'
+  }
+  get status(): number {
+    return ERRORS[this.code].status
+  }
+}
+
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.prototype.hasOwnProperty.call(ERRORS, code)
+}
