@@ -10,4 +10,11 @@ export interface SseEvent {
   retry?: number
   /** Comment lines (without the leading colon) seen since the previous event. */
   comments?: string[]
+  /**
+   * True for a block that dispatches no message (it had no `data:` line) but still carries
+   * something a client reacts to: comments (keep-alive pings), an `id:` (it moves the client's
+   * Last-Event-ID) or a `retry:`. A proxy forwards it as is and never treats it as content;
+   * `data` is always '' and `event` is never set on it.
+   */
+  commentOnly?: boolean
 }
