@@ -1,0 +1,132 @@
+/**
+ * `chaperone.yaml`: the process configuration, read once at start (a change needs a restart).
+ * Closed at every depth; every key is optional and defaulted, so an absent file is valid.
+ */
+import { z } from 'zod'
+import { ROOT_PATH, type ConfigError } from './errors.js'
+import { issuesToErrors } from './issues.js'
+import { splitHostPort } from './listen.js'
+import { parseYamlFile } from './yaml.js'
+
+export const PROCESS_CONFIG_FILE = 'chaperone.yaml'
+
+const listen = (def: string) =>
+  z
+    .string()
+    .refine((s) => splitHostPort(s) !== undefined, { message: 'expected host:port, e.g. 0.0.0.0:8080 or [::]:8080' })
+    .default(def)
+
+const ms = (def: number, description: string) => z.number().int().min(1).default(def).describe(description)
+const bytes = (def: number, description: string) => z.number().int().min(1).default(def).describe(description)
+
+/**
+ * Only a plain-HTTP origin: the chatbot listens on localhost in the same pod, and the request
+ * path is forwarded as received, so a base path would silently rewrite every route.
+ */
+const upstreamUrl = z
+  .string()
+  .superRefine((s, ctx) => {
+    const problem = upstreamUrlProblem(s)
+    if (problem) ctx.addIssue({ code: 'custom', message: problem })
+  })
+  .default('http://127.0.0.1:8000')
+  .describe('Origin of the chatbot, http:// only, no path (requests keep their own path).')
+
+function upstreamUrlProblem(s: string): string | undefined {
+  let u: URL
+  try {
+    u = new URL(s)
+  } catch {
+    return 'not a valid URL'
+  }
+  if (u.protocol !== 'http:') return 'only http:// is supported (the chatbot is on localhost)'
+  if (u.username || u.password) return 'credentials are not allowed in the URL'
+  if (u.pathname !== '/' || u.search || u.hash) return 'must be an origin with no path, query or fragment'
+  return undefined
+}
+
+const redisUrl = z
+  .string()
+  .refine((s) => /^rediss?:\/\/./.test(s) && URL.canParse(s), { message: 'expected a redis:// or rediss:// URL' })
+  .nullable()
+  .default(null)
+
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'expected an environment variable name')
+
+export const processConfigSchema = z
+  .strictObject({
+    listen: listen('0.0.0.0:8080').describe('Address of the proxy listener, host:port.'),
+    upstream: z
+      .strictObject({
+        url: upstreamUrl,
+        connections: z.number().int().min(1).max(65536).default(128).describe('Size of the connection pool to the upstream.'),
+        timeouts: z
+          .strictObject({
+            connectMs: ms(2000, 'Time to establish a connection to the upstream.'),
+            headersMs: ms(30000, 'Time until the upstream sends response headers.'),
+            idleMs: ms(60000, 'Longest gap between two body chunks of a response (stream idle).'),
+            totalMs: ms(600000, 'Longest whole exchange, stream included.'),
+          })
+          .prefault({}),
+      })
+      .prefault({}),
+    admin: z
+      .strictObject({
+        listen: listen('127.0.0.1:9090').describe('Address of the admin listener (metrics, /admin/*), host:port.'),
+        tokenFile: z.string().min(1).nullable().default(null).describe('File holding the admin bearer token; wins over tokenEnv.'),
+        tokenEnv: envName.nullable().default('CHAPERONE_ADMIN_TOKEN').describe('Environment variable holding the admin bearer token.'),
+      })
+      .prefault({}),
+    limits: z
+      .strictObject({
+        maxRequestBodyBytes: bytes(10485760, 'Largest request body accepted.'),
+        maxHeaderBytes: bytes(16384, 'Largest request header block accepted.'),
+        maxEventBytes: bytes(1048576, 'Largest single SSE event from the upstream.'),
+        maxJsonBodyBytes: bytes(10485760, 'Largest JSON response body a transform may buffer.'),
+        drainTimeoutMs: ms(30000, 'On shutdown, how long in-flight requests may take to finish.'),
+      })
+      .prefault({}),
+    reload: z
+      .strictObject({
+        debounceMs: z.number().int().min(0).default(250).describe('Quiet time after a change before policies reload.'),
+        hashCheckIntervalMs: z
+          .number()
+          .int()
+          .min(0)
+          .default(10000)
+          .describe('Period of the content check that catches missed file events; 0 disables it.'),
+      })
+      .prefault({}),
+    redis: z
+      .strictObject({
+        url: redisUrl.describe('Redis for shared rate limits and cache; null keeps state in memory (one replica).'),
+      })
+      .prefault({}),
+    telemetry: z
+      .strictObject({
+        logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level.'),
+        accessLog: z.boolean().default(true).describe('Log one line per request.'),
+      })
+      .prefault({}),
+  })
+  .prefault({})
+
+export type ProcessConfig = z.output<typeof processConfigSchema>
+/** What an operator may write: every key optional. */
+export type ProcessConfigInput = z.input<typeof processConfigSchema>
+
+export type ProcessConfigResult = { ok: true; config: ProcessConfig } | { ok: false; errors: ConfigError[] }
+
+/** `text` undefined means the file is absent: every default applies. */
+export function parseProcessConfig(fileName: string, text: string | undefined): ProcessConfigResult {
+  if (text === undefined) return { ok: true, config: processConfigSchema.parse(undefined) }
+  const parsed = parseYamlFile(fileName, text)
+  if (!parsed.ok) return parsed
+  const [doc, extra] = parsed.docs
+  if (extra) return { ok: false, errors: [{ file: fileName, path: ROOT_PATH, message: 'expected a single YAML document' }] }
+  // An empty file (or one with only comments) is all defaults, like an absent one.
+  const result = processConfigSchema.safeParse(doc?.value ?? undefined)
+  if (result.success) return { ok: true, config: result.data }
+  const errors = issuesToErrors(result.error.issues, { file: fileName, ...(doc ? { locate: doc.locate } : {}) })
+  return { ok: false, errors }
+}

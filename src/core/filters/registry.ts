@@ -1,0 +1,8 @@
+import type { FilterFactory } from '../chain/types.js'
+
+/**
+ * Every filter Chaperone knows. The order of this array IS the chain order, the one place it
+ * is decided: requests pass through the filters first to last, responses and onComplete last
+ * to first. Each factory's `name` is also its key under a policy's `spec`.
+ */
+export const FILTER_FACTORIES: readonly FilterFactory[] = []
