@@ -59,7 +59,7 @@ export const processConfigSchema = z
     upstream: z
       .strictObject({
         url: upstreamUrl,
-        connections: z.number().int().min(1).max(65536).default(128).describe('Size of the connection pool to the upstream.'),
+        connections: z.number().int().min(1).max(65536).default(1024).describe('Most connections to the upstream at once. Each in-flight request or stream holds one (HTTP/1.1), so a smaller pool queues streams behind each other.'),
         timeouts: z
           .strictObject({
             connectMs: ms(2000, 'Time to establish a connection to the upstream.'),

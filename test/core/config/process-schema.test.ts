@@ -19,7 +19,7 @@ function configOf(text: string | undefined): ProcessConfig {
 
 const DEFAULTS: ProcessConfig = {
   listen: '0.0.0.0:8080',
-  upstream: { url: 'http://127.0.0.1:8000', connections: 128, timeouts: { connectMs: 2000, headersMs: 30000, idleMs: 60000, totalMs: 600000 } },
+  upstream: { url: 'http://127.0.0.1:8000', connections: 1024, timeouts: { connectMs: 2000, headersMs: 30000, idleMs: 60000, totalMs: 600000 } },
   admin: { listen: '127.0.0.1:9090', tokenFile: null, tokenEnv: 'CHAPERONE_ADMIN_TOKEN' },
   limits: { maxRequestBodyBytes: 10485760, maxHeaderBytes: 16384, maxEventBytes: 1048576, maxJsonBodyBytes: 10485760, drainTimeoutMs: 30000 },
   reload: { debounceMs: 250, hashCheckIntervalMs: 10000 },
@@ -37,7 +37,7 @@ t.test('defaults fill in around the keys given, at every depth', async (t) => {
   const c = configOf('upstream:\n  timeouts:\n    idleMs: 5\nadmin:\n  tokenFile: /etc/token\n')
   t.equal(c.upstream.timeouts.idleMs, 5)
   t.equal(c.upstream.timeouts.totalMs, 600000)
-  t.equal(c.upstream.connections, 128)
+  t.equal(c.upstream.connections, 1024)
   t.equal(c.admin.tokenFile, '/etc/token')
   t.equal(c.admin.tokenEnv, 'CHAPERONE_ADMIN_TOKEN')
   t.same(c.limits, DEFAULTS.limits)

@@ -1,0 +1,118 @@
+import { parseArgs } from 'node:util'
+
+export type Command =
+  | { name: 'serve'; configDir: string; listen?: string; upstream?: string; admin?: string }
+  | { name: 'demo'; configDir: string; paceMs?: number }
+  | { name: 'validate'; configDir: string }
+  | { name: 'schema'; process: boolean }
+  | { name: 'help'; text: string }
+  | { name: 'error'; text: string }
+
+export const DEFAULT_CONFIG_DIR = 'config'
+
+const TOP_HELP = `Usage: chaperone <command> [options]
+
+Commands:
+  serve      Run the proxy in front of a chatbot
+  demo       Run the proxy in front of the built-in demo chatbot (what \`npm start\` runs)
+  validate   Check a config directory; prints file:path: message lines, exits 1 on any error
+  schema     Print the JSON Schemas of policy files and chaperone.yaml
+
+Run \`chaperone <command> --help\` for the options of a command.
+`
+
+const SERVE_HELP = `Usage: chaperone serve [--config DIR] [--listen HOST:PORT] [--upstream URL] [--admin HOST:PORT]
+
+Runs the proxy. Options win over environment variables, which win over chaperone.yaml.
+
+  --config DIR         Config directory (a mounted ConfigMap)   env CHAPERONE_CONFIG   default ./config
+  --listen HOST:PORT   Proxy listener                           env CHAPERONE_LISTEN   default 0.0.0.0:8080
+  --upstream URL       The chatbot, e.g. http://127.0.0.1:8000  env CHAPERONE_UPSTREAM
+  --admin HOST:PORT    Admin listener (probes, metrics, /admin) env CHAPERONE_ADMIN    default 127.0.0.1:9090
+  -h, --help           Show this help
+
+Signals: SIGTERM/SIGINT drain in-flight requests and exit 0; SIGHUP reloads policies.
+`
+
+const DEMO_HELP = `Usage: chaperone demo [--config DIR] [--pace-ms N]
+
+Starts the built-in OpenAI-compatible demo chatbot on a free port and Chaperone in front of it,
+then prints a curl command to try.
+
+  --config DIR   Config directory   env CHAPERONE_CONFIG   default ./config
+  --pace-ms N    Delay between streamed tokens of the demo chatbot (default 30)
+  -h, --help     Show this help
+`
+
+const VALIDATE_HELP = `Usage: chaperone validate [DIR]
+
+Loads and compiles every file of DIR (default: $CHAPERONE_CONFIG or ./config) exactly as a
+reload would. Prints one \`file:path: message\` line per problem and exits 1 if there is any.
+
+  -h, --help   Show this help
+`
+
+const SCHEMA_HELP = `Usage: chaperone schema [--process]
+
+Prints the JSON Schema of policy files (or, with --process, of chaperone.yaml) for editors.
+`
+
+export function parseCommand(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Command {
+  const [cmd, ...rest] = argv
+  const configDefault = env.CHAPERONE_CONFIG || DEFAULT_CONFIG_DIR
+  try {
+    switch (cmd) {
+      case undefined:
+      case '-h':
+      case '--help':
+      case 'help':
+        return { name: 'help', text: TOP_HELP }
+      case 'serve': {
+        const { values } = parseArgs({
+          args: rest as string[],
+          options: { config: { type: 'string' }, listen: { type: 'string' }, upstream: { type: 'string' }, admin: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+          strict: true,
+        })
+        if (values.help) return { name: 'help', text: SERVE_HELP }
+        const c: Command = { name: 'serve', configDir: values.config ?? configDefault }
+        const listen = values.listen ?? (env.CHAPERONE_LISTEN || undefined)
+        const upstream = values.upstream ?? (env.CHAPERONE_UPSTREAM || undefined)
+        const admin = values.admin ?? (env.CHAPERONE_ADMIN || undefined)
+        if (listen) c.listen = listen
+        if (upstream) c.upstream = upstream
+        if (admin) c.admin = admin
+        return c
+      }
+      case 'demo': {
+        const { values } = parseArgs({
+          args: rest as string[],
+          options: { config: { type: 'string' }, 'pace-ms': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+          strict: true,
+        })
+        if (values.help) return { name: 'help', text: DEMO_HELP }
+        const c: Command = { name: 'demo', configDir: values.config ?? configDefault }
+        if (values['pace-ms'] !== undefined) {
+          const n = Number(values['pace-ms'])
+          if (!Number.isInteger(n) || n < 0) return { name: 'error', text: '--pace-ms takes a whole number of milliseconds\n' + DEMO_HELP }
+          c.paceMs = n
+        }
+        return c
+      }
+      case 'validate': {
+        const { values, positionals } = parseArgs({ args: rest as string[], options: { help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true })
+        if (values.help) return { name: 'help', text: VALIDATE_HELP }
+        if (positionals.length > 1) return { name: 'error', text: 'validate takes one directory\n' + VALIDATE_HELP }
+        return { name: 'validate', configDir: positionals[0] ?? configDefault }
+      }
+      case 'schema': {
+        const { values } = parseArgs({ args: rest as string[], options: { help: { type: 'boolean', short: 'h' }, process: { type: 'boolean' } }, strict: true })
+        if (values.help) return { name: 'help', text: SCHEMA_HELP }
+        return { name: 'schema', process: values.process === true }
+      }
+      default:
+        return { name: 'error', text: `unknown command: ${cmd}\n\n${TOP_HELP}` }
+    }
+  } catch (err) {
+    return { name: 'error', text: `${(err as Error).message}\n` }
+  }
+}

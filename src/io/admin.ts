@@ -1,0 +1,84 @@
+import http from 'node:http'
+import { createHash, randomUUID, timingSafeEqual } from 'node:crypto'
+import type { ErrorCode } from '../core/errors.js'
+import { errorReply } from '../core/reply.js'
+import type { Metrics } from './metrics.js'
+import type { Logger } from './logger.js'
+
+export interface AdminOptions {
+  metrics: Metrics
+  log: Logger
+  /** The bearer token for /admin/*; undefined disables those endpoints (fail closed). */
+  token: string | undefined
+  ready(): boolean
+  configStatus(): unknown
+  reload(reason: string): Promise<unknown>
+}
+
+/**
+ * The admin listener, on its own port so that it is never reachable through the data path.
+ * Probes and /metrics are open (kubelet and Prometheus do not carry tokens); /admin/* needs the
+ * bearer token.
+ */
+export function createAdminServer(opts: AdminOptions): http.Server {
+  const expected = opts.token !== undefined ? digest(opts.token) : undefined
+  return http.createServer({ requestTimeout: 10_000 }, (req, res) => {
+    void route(req, res).catch((err: unknown) => {
+      opts.log.error({ err }, 'admin request failed')
+      if (!res.headersSent) send(res, 500, { error: 'internal_error' })
+      else res.destroy()
+    })
+  })
+
+  async function route(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0]
+    const method = req.method ?? 'GET'
+    if (path === '/healthz') return send(res, 200, { status: 'ok' })
+    if (path === '/readyz') return opts.ready() ? send(res, 200, { status: 'ready' }) : send(res, 503, { status: 'not ready' })
+    if (path === '/metrics') {
+      const m = await opts.metrics.render()
+      res.writeHead(200, { 'content-type': m.contentType })
+      res.end(m.body)
+      return
+    }
+    if (!path?.startsWith('/admin/')) return sendError(res, 'not_found')
+    if (!authorized(req.headers.authorization)) {
+      opts.log.warn({ path, configured: expected !== undefined }, 'admin request without a valid token')
+      return sendError(res, 'unauthorized', { 'www-authenticate': 'Bearer realm="chaperone-admin"' })
+    }
+    if (path === '/admin/config') {
+      if (method !== 'GET') return sendError(res, 'method_not_allowed', { allow: 'GET' })
+      return send(res, 200, opts.configStatus())
+    }
+    if (path === '/admin/reload') {
+      if (method !== 'POST') return sendError(res, 'method_not_allowed', { allow: 'POST' })
+      const result = await opts.reload('admin')
+      return send(res, 200, result)
+    }
+    return sendError(res, 'not_found')
+  }
+
+  function authorized(header: string | undefined): boolean {
+    if (!expected || !header) return false
+    const m = /^Bearer\s+(\S+)\s*$/i.exec(header)
+    if (!m) return false
+    // Comparing fixed-length digests keeps the comparison constant-time whatever the length.
+    return timingSafeEqual(digest(m[1]!), expected)
+  }
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest()
+}
+
+function send(res: http.ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body, null, 2) + '\n'
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' })
+  res.end(text)
+}
+
+function sendError(res: http.ServerResponse, code: ErrorCode, extra?: Record<string, string>): void {
+  const r = errorReply(code, randomUUID(), extra)
+  res.writeHead(r.status, r.headers)
+  res.end(r.body)
+}

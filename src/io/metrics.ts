@@ -1,0 +1,98 @@
+import client from 'prom-client'
+
+/**
+ * Prometheus metrics for the admin port. Each instance has its own registry, so several
+ * Chaperones (in tests) never share counters. Labelled children are cached because the data
+ * path records on every request and prom-client hashes label values on each `labels()` call.
+ */
+export class Metrics {
+  readonly registry = new client.Registry()
+  readonly #requests = new client.Counter({ name: 'chaperone_requests_total', help: 'Requests by route and response status.', labelNames: ['route', 'status'], registers: [this.registry] })
+  readonly #duration = new client.Histogram({
+    name: 'chaperone_request_duration_seconds',
+    help: 'Time from request start to the end of the response, by route.',
+    labelNames: ['route'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+    registers: [this.registry],
+  })
+  readonly #upstreamErrors = new client.Counter({ name: 'chaperone_upstream_errors_total', help: 'Upstream failures by error code.', labelNames: ['code'], registers: [this.registry] })
+  readonly #refusals = new client.Counter({ name: 'chaperone_refusals_total', help: 'Requests Chaperone answered itself with an error, by code.', labelNames: ['code'], registers: [this.registry] })
+  readonly #clientErrors = new client.Counter({ name: 'chaperone_client_protocol_errors_total', help: 'Connections refused by the HTTP parser (malformed, smuggling attempts, oversized headers).', labelNames: ['code'], registers: [this.registry] })
+  // Gauges of in-flight work are plain counters read at scrape time: nothing per request.
+  #streams = 0
+  #inflightCount = 0
+  readonly #activeStreams: client.Gauge = new client.Gauge({
+    name: 'chaperone_active_streams',
+    help: 'Event-stream responses in flight.',
+    registers: [this.registry],
+    collect: (): void => {
+      this.#activeStreams.set(this.#streams)
+    },
+  })
+  readonly #inflight: client.Gauge = new client.Gauge({
+    name: 'chaperone_inflight_requests',
+    help: 'Requests in flight.',
+    registers: [this.registry],
+    collect: (): void => {
+      this.#inflight.set(this.#inflightCount)
+    },
+  })
+  readonly #reloads = new client.Counter({ name: 'chaperone_config_reloads_total', help: 'Policy reloads by outcome (success, unchanged, error).', labelNames: ['outcome'], registers: [this.registry] })
+  readonly #lastReloadOk = new client.Gauge({ name: 'chaperone_config_last_reload_successful', help: '1 when the last reload attempt succeeded or changed nothing, 0 when it failed and an older policy is active.', registers: [this.registry] })
+  readonly #policyInfo = new client.Gauge({ name: 'chaperone_policy_info', help: 'The active policy snapshot (value is always 1).', labelNames: ['version', 'digest'], registers: [this.registry] })
+
+  readonly #requestChildren = new Map<string, client.Counter.Internal>()
+  readonly #durationChildren = new Map<string, client.Histogram.Internal<'route'>>()
+
+  constructor() {
+    for (const outcome of ['success', 'unchanged', 'error']) this.#reloads.labels(outcome).inc(0)
+  }
+
+  request(route: string, status: number, seconds: number): void {
+    const key = route + ' ' + status
+    let c = this.#requestChildren.get(key)
+    if (!c) this.#requestChildren.set(key, (c = this.#requests.labels(route, String(status))))
+    c.inc()
+    let h = this.#durationChildren.get(route)
+    if (!h) this.#durationChildren.set(route, (h = this.#duration.labels(route)))
+    h.observe(seconds)
+  }
+
+  upstreamError(code: string): void {
+    this.#upstreamErrors.labels(code).inc()
+  }
+
+  refusal(code: string): void {
+    this.#refusals.labels(code).inc()
+  }
+
+  clientError(code: string): void {
+    this.#clientErrors.labels(code).inc()
+  }
+
+  streamStarted(): void {
+    this.#streams++
+  }
+
+  streamEnded(): void {
+    this.#streams--
+  }
+
+  inflight(delta: 1 | -1): void {
+    this.#inflightCount += delta
+  }
+
+  reload(outcome: 'success' | 'unchanged' | 'error'): void {
+    this.#reloads.labels(outcome).inc()
+    this.#lastReloadOk.set(outcome === 'error' ? 0 : 1)
+  }
+
+  policy(version: number, digest: string): void {
+    this.#policyInfo.reset()
+    this.#policyInfo.labels(String(version), digest).set(1)
+  }
+
+  async render(): Promise<{ contentType: string; body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() }
+  }
+}

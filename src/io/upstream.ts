@@ -1,0 +1,162 @@
+import { Pool, errors as undiciErrors } from 'undici'
+import type { Dispatcher } from 'undici'
+import { ChaperoneError, type ErrorCode } from '../core/errors.js'
+
+export interface UpstreamTimeouts {
+  connectMs: number
+  headersMs: number
+  idleMs: number
+  totalMs: number
+}
+
+export interface UpstreamOptions {
+  url: string
+  connections: number
+  timeouts: UpstreamTimeouts
+}
+
+export interface ForwardRequest {
+  method: string
+  path: string
+  /** Flat [name, value, …] list, already stripped of hop-by-hop headers. */
+  headers: string[]
+  body: Uint8Array | AsyncIterable<Uint8Array> | NodeJS.ReadableStream | null
+}
+
+/** Receives one upstream exchange. Returning false from onHead/onData pauses the upstream socket. */
+export interface ResponseSink {
+  onHead(status: number, rawHeaders: string[], resume: () => void): boolean
+  onData(chunk: Buffer): boolean
+  onEnd(): void
+  onError(err: ChaperoneError): void
+}
+
+export interface InFlight {
+  /** Cancels the upstream exchange; the sink hears nothing more after this. */
+  abort(reason?: ChaperoneError): void
+}
+
+/**
+ * The one connection pool to the chatbot. It uses undici's low-level dispatch with a raw handler
+ * rather than request(): no intermediate stream objects, and raw header bytes we can pass on as
+ * they came.
+ */
+export class Upstream {
+  readonly #pool: Pool
+  readonly #timeouts: UpstreamTimeouts
+  readonly origin: string
+
+  constructor(opts: UpstreamOptions) {
+    const u = new URL(opts.url)
+    this.origin = u.origin
+    this.#timeouts = opts.timeouts
+    this.#pool = new Pool(this.origin, {
+      connections: opts.connections,
+      pipelining: 1,
+      connectTimeout: opts.timeouts.connectMs,
+      headersTimeout: opts.timeouts.headersMs,
+      bodyTimeout: opts.timeouts.idleMs,
+      keepAliveTimeout: 30_000,
+      keepAliveMaxTimeout: 600_000,
+    })
+  }
+
+  forward(req: ForwardRequest, sink: ResponseSink): InFlight {
+    let abortFn: ((err: Error) => void) | undefined
+    let pendingAbort: ChaperoneError | undefined
+    let done = false
+    const kill = (reason: ChaperoneError) => {
+      if (abortFn) abortFn(reason)
+      else pendingAbort = reason
+    }
+    const finish = () => {
+      done = true
+      clearTimeout(total)
+    }
+    // The timeout reaches the sink through onError; an abort by the caller does not, because
+    // the caller has already decided what the client gets.
+    const total = setTimeout(() => kill(new ChaperoneError('upstream_timeout', `total timeout ${this.#timeouts.totalMs} ms`)), this.#timeouts.totalMs)
+    total.unref()
+
+    // The legacy handler hooks: undici 7 dispatches them natively, while the controller-style
+    // hooks go through an adapter that parses every header into an object we would not use.
+    const handler: Dispatcher.DispatchHandler = {
+      onConnect: (abort: (err?: Error) => void) => {
+        abortFn = abort
+        if (pendingAbort) abort(pendingAbort)
+      },
+      onHeaders: (status: number, rawHeaders: Buffer[], resume: () => void) => {
+        if (done) return false
+        return sink.onHead(status, latin1(rawHeaders), resume)
+      },
+      onData: (chunk: Buffer) => (done ? false : sink.onData(chunk)),
+      onComplete: () => {
+        if (done) return
+        finish()
+        sink.onEnd()
+      },
+      onError: (err: Error) => {
+        if (done) return
+        finish()
+        sink.onError(toChaperoneError(err))
+      },
+    }
+    const flight: InFlight = {
+      abort: (reason = new ChaperoneError('upstream_error', 'aborted by proxy')) => {
+        if (done) return
+        finish()
+        kill(reason)
+      },
+    }
+    this.#pool.dispatch(
+      {
+        origin: this.origin,
+        method: req.method as Dispatcher.HttpMethod,
+        path: req.path,
+        headers: req.headers,
+        body: req.body as Dispatcher.DispatchOptions['body'],
+        // A client that sent the request may be mid-retry; never replay a request body upstream.
+        idempotent: false,
+      },
+      handler,
+    )
+    return flight
+  }
+
+  async close(): Promise<void> {
+    await this.#pool.close()
+  }
+
+  async destroy(): Promise<void> {
+    await this.#pool.destroy()
+  }
+}
+
+function latin1(raw: Buffer[] | string[] | null): string[] {
+  if (!raw) return []
+  const out = new Array<string>(raw.length)
+  for (let i = 0; i < raw.length; i++) {
+    const v = raw[i]!
+    out[i] = typeof v === 'string' ? v : v.toString('latin1')
+  }
+  return out
+}
+
+const CONNECT_FAILURES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE'])
+
+export function toChaperoneError(err: unknown): ChaperoneError {
+  if (err instanceof ChaperoneError) return err
+  const e = err as { code?: string; message?: string; cause?: unknown }
+  const detail = `${e.code ?? 'error'}: ${e.message ?? String(err)}`
+  let code: ErrorCode = 'upstream_error'
+  if (err instanceof undiciErrors.HeadersTimeoutError || err instanceof undiciErrors.BodyTimeoutError || err instanceof undiciErrors.ConnectTimeoutError) {
+    code = 'upstream_timeout'
+  } else if (e.code && CONNECT_FAILURES.has(e.code)) {
+    code = 'upstream_unavailable'
+  } else if (err instanceof undiciErrors.SocketError) {
+    code = 'upstream_error'
+  } else if (err instanceof undiciErrors.RequestAbortedError) {
+    code = 'upstream_error'
+  }
+  return new ChaperoneError(code, detail, { cause: err })
+}

@@ -1,0 +1,207 @@
+import { once } from 'node:events'
+import { readFile } from 'node:fs/promises'
+import type { AddressInfo } from 'node:net'
+import type http from 'node:http'
+import { parseProcessConfig, processConfigSchema, PROCESS_CONFIG_FILE, type ProcessConfig } from './core/config/process-schema.js'
+import { issuesToErrors } from './core/config/issues.js'
+import { formatConfigError, type ConfigError } from './core/config/errors.js'
+import { splitHostPort } from './core/config/listen.js'
+import { SnapshotStore } from './core/config/store.js'
+import { FILTER_FACTORIES } from './core/filters/registry.js'
+import type { FilterFactory } from './core/chain/types.js'
+import { readConfigDir } from './io/config/read-dir.js'
+import { ConfigReloader, type ReloadResult } from './io/config/reloader.js'
+import { ConfigWatcher } from './io/config/watcher.js'
+import { createAdminServer } from './io/admin.js'
+import { createLogger, type Logger } from './io/logger.js'
+import { Metrics } from './io/metrics.js'
+import { Upstream } from './io/upstream.js'
+import { createProxyServer, type ProxyServer } from './server.js'
+
+export interface Overrides {
+  listen?: string
+  upstream?: string
+  admin?: string
+}
+
+export interface StartOptions {
+  configDir: string
+  overrides?: Overrides
+  env?: Readonly<Record<string, string | undefined>>
+  /** Log destination; stdout when absent. */
+  logDestination?: NodeJS.WritableStream
+  /** The filter factories, in chain order; the built-in registry unless a test plugs in its own. */
+  factories?: readonly FilterFactory[]
+  /** Replaces chaperone.yaml values after overrides (tests use it to shorten timeouts). */
+  adjust?: (c: ProcessConfig) => ProcessConfig
+}
+
+export interface Running {
+  readonly proxyUrl: string
+  readonly adminUrl: string
+  readonly config: ProcessConfig
+  readonly store: SnapshotStore
+  readonly metrics: Metrics
+  readonly log: Logger
+  reload(reason: string): Promise<ReloadResult>
+  /** Graceful stop: drain in-flight exchanges up to the configured timeout, then close everything. */
+  stop(): Promise<{ cut: number }>
+}
+
+export class StartupError extends Error {
+  constructor(readonly errors: readonly ConfigError[]) {
+    super(errors.map(formatConfigError).join('\n'))
+    this.name = 'StartupError'
+  }
+}
+
+/** Reads chaperone.yaml and applies CLI/env overrides, validating the result as one config. */
+export async function loadProcessConfig(dir: string, overrides: Overrides = {}): Promise<ProcessConfig> {
+  const files = await readConfigDir(dir)
+  const parsed = parseProcessConfig(PROCESS_CONFIG_FILE, files.processFile?.content)
+  if (!parsed.ok) throw new StartupError(parsed.errors)
+  const c = parsed.config
+  // Overrides go through the same schema, so a bad --upstream is reported like a bad file value.
+  const merged = processConfigSchema.safeParse({
+    ...c,
+    listen: overrides.listen ?? c.listen,
+    admin: { ...c.admin, listen: overrides.admin ?? c.admin.listen },
+    upstream: { ...c.upstream, url: overrides.upstream ?? c.upstream.url },
+  })
+  if (!merged.success) throw new StartupError(issuesToErrors(merged.error.issues, { file: '(command line or environment)' }))
+  return merged.data
+}
+
+async function readAdminToken(c: ProcessConfig, env: Readonly<Record<string, string | undefined>>): Promise<string | undefined> {
+  if (c.admin.tokenFile) return (await readFile(c.admin.tokenFile, 'utf8')).trim() || undefined
+  if (c.admin.tokenEnv) return env[c.admin.tokenEnv]?.trim() || undefined
+  return undefined
+}
+
+export async function startChaperone(opts: StartOptions): Promise<Running> {
+  const env = opts.env ?? {}
+  let config = await loadProcessConfig(opts.configDir, opts.overrides)
+  if (opts.adjust) config = opts.adjust(config)
+  const log = createLogger(config.telemetry.logLevel, opts.logDestination)
+  const metrics = new Metrics()
+  const store = new SnapshotStore()
+  const upstream = new Upstream({ url: config.upstream.url, connections: config.upstream.connections, timeouts: config.upstream.timeouts })
+
+  const reloader = new ConfigReloader({
+    dir: opts.configDir,
+    factories: opts.factories ?? FILTER_FACTORIES,
+    ports: {},
+    store,
+    log,
+    detectSubPath: true,
+    onResult: (r) => {
+      metrics.reload(r.outcome)
+      const s = store.current()
+      if (s) metrics.policy(s.version, s.digest)
+    },
+  })
+  const first = await reloader.reload('startup')
+  if (first.outcome === 'error') log.error({ errors: first.errors?.map(formatConfigError) }, 'no valid policy at startup; serving not_ready until one loads')
+
+  const watcher = new ConfigWatcher({
+    dir: opts.configDir,
+    debounceMs: config.reload.debounceMs,
+    hashCheckIntervalMs: config.reload.hashCheckIntervalMs,
+    onChange: (reason) => reloader.reload(reason),
+    lastFingerprint: () => reloader.lastFingerprint,
+    log,
+  })
+  await watcher.start()
+
+  const proxy: ProxyServer = createProxyServer({
+    store,
+    upstream,
+    metrics,
+    log,
+    limits: config.limits,
+    requestTimeoutMs: config.upstream.timeouts.totalMs,
+    accessLog: config.telemetry.accessLog,
+  })
+  const admin = createAdminServer({
+    metrics,
+    log,
+    token: await readAdminToken(config, env),
+    ready: () => store.current() !== undefined && !stopping,
+    configStatus: () => configStatus(store),
+    reload: (reason) => reloader.reload(reason),
+  })
+
+  let stopping = false
+  const proxyAddr = await listen(proxy.server, config.listen)
+  const adminAddr = await listen(admin, config.admin.listen)
+  const proxyUrl = urlOf(proxyAddr)
+  const adminUrl = urlOf(adminAddr)
+  log.info({ proxy: proxyUrl, admin: adminUrl, upstream: config.upstream.url, policyVersion: store.current()?.version }, 'chaperone listening')
+
+  return {
+    proxyUrl,
+    adminUrl,
+    config,
+    store,
+    metrics,
+    log,
+    reload: (reason) => reloader.reload(reason),
+    async stop() {
+      stopping = true
+      await watcher.close()
+      const result = await proxy.drain(config.limits.drainTimeoutMs)
+      admin.close()
+      admin.closeAllConnections()
+      await upstream.destroy()
+      log.info({ cut: result.cut }, 'chaperone stopped')
+      return result
+    },
+  }
+}
+
+function configStatus(store: SnapshotStore): unknown {
+  const s = store.current()
+  const err = store.lastError
+  return {
+    version: s?.version ?? null,
+    digest: s?.digest ?? null,
+    loadedAt: s?.loadedAt.toISOString() ?? null,
+    files: s?.files ?? [],
+    policies: s?.policies ?? [],
+    lastAttemptAt: store.lastAttemptAt?.toISOString() ?? null,
+    lastError: err ? { at: err.at.toISOString(), errors: err.messages } : null,
+  }
+}
+
+async function listen(server: http.Server, hostPort: string): Promise<AddressInfo> {
+  const hp = splitHostPort(hostPort)
+  if (!hp) throw new StartupError([{ file: PROCESS_CONFIG_FILE, path: 'listen', message: `bad address ${hostPort}` }])
+  server.listen(hp.port, hp.host)
+  await once(server, 'listening')
+  return server.address() as AddressInfo
+}
+
+function urlOf(a: AddressInfo): string {
+  const host = a.family === 'IPv6' ? `[${a.address}]` : a.address
+  return `http://${host}:${a.port}`
+}
+
+/** Wires process signals: SIGTERM/SIGINT drain and exit 0, SIGHUP reloads. */
+export function installSignalHandlers(running: Running): void {
+  let stopping = false
+  const stop = (signal: string) => {
+    if (stopping) return
+    stopping = true
+    running.log.info({ signal }, 'draining')
+    running.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        running.log.error({ err }, 'shutdown failed')
+        process.exit(1)
+      },
+    )
+  }
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+  process.on('SIGHUP', () => void running.reload('SIGHUP'))
+}

@@ -1,0 +1,417 @@
+import http from 'node:http'
+import { randomUUID } from 'node:crypto'
+import type { Duplex } from 'node:stream'
+import type { Filter, RequestContext, RequestInfo, LogPort, Outcome, ResponseHead, Verdict } from './core/chain/types.js'
+import { runRequestFilters, runResponseHead, collectTransforms, runComplete, chainNeedsResponseHooks } from './core/chain/runner.js'
+import { ChaperoneError, ERRORS, type ErrorCode } from './core/errors.js'
+import { errorReply } from './core/reply.js'
+import { stripHopByHop, rawHeaderValue, appendForwardedFor } from './core/http/hop-by-hop.js'
+import { acceptRequestId } from './core/http/request-id.js'
+import { routeLabel } from './core/http/route-label.js'
+import { createBodyPipeline, type BodyPipeline } from './core/chain/body-pipeline.js'
+import type { Upstream, InFlight } from './io/upstream.js'
+import type { Metrics } from './io/metrics.js'
+import type { Logger } from './io/logger.js'
+
+/** What the data path needs of a policy snapshot. */
+export interface ActiveSnapshot {
+  readonly version: number
+  readonly digest: string
+  readonly chain: readonly Filter[]
+}
+
+export interface ProxyServerOptions {
+  store: { current(): ActiveSnapshot | undefined }
+  upstream: Upstream
+  metrics: Metrics
+  log: Logger
+  limits: {
+    maxRequestBodyBytes: number
+    maxHeaderBytes: number
+    maxEventBytes: number
+    maxJsonBodyBytes: number
+  }
+  /** Bound on receiving a whole request from the client; replaces Node's 300 s default. */
+  requestTimeoutMs: number
+  accessLog: boolean
+}
+
+export interface ProxyServer {
+  readonly server: http.Server
+  /** Stops accepting, lets in-flight exchanges finish for up to `timeoutMs`, then cuts the rest. */
+  drain(timeoutMs: number): Promise<{ cut: number }>
+  inflight(): number
+}
+
+// Headers Chaperone sets itself, after hop-by-hop stripping, so that a client cannot remove them
+// by naming them in `Connection:`. X-Forwarded-For is appended to rather than replaced.
+const OWN_REQUEST_HEADERS = new Set(['x-request-id'])
+const OWN_RESPONSE_HEADERS = new Set(['x-request-id'])
+const SMALL_BODY_BYTES = 64 * 1024
+
+export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
+  const { store, upstream, metrics, log, limits } = opts
+  let draining = false
+  let active = 0
+  const idleWaiters: Array<() => void> = []
+
+  const server = http.createServer({
+    maxHeaderSize: limits.maxHeaderBytes,
+    requestTimeout: opts.requestTimeoutMs,
+    headersTimeout: Math.min(60_000, opts.requestTimeoutMs),
+    keepAliveTimeout: 5_000,
+    noDelay: true,
+  })
+
+  server.on('request', handle)
+
+  function settled(): void {
+    active--
+    metrics.inflight(-1)
+    if (draining) {
+      server.closeIdleConnections()
+      if (active === 0) for (const w of idleWaiters.splice(0)) w()
+    }
+  }
+
+  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex) => {
+    metrics.refusal('upgrade_refused')
+    log.info({ requestId: acceptRequestId(req.headers['x-request-id'] as string | undefined), upgrade: req.headers.upgrade }, 'upgrade refused')
+    writeRawError(socket, 'upgrade_refused', randomUUID())
+  })
+
+  server.on('connect', (_req: http.IncomingMessage, socket: Duplex) => {
+    metrics.refusal('method_not_allowed')
+    writeRawError(socket, 'method_not_allowed', randomUUID())
+  })
+
+  server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
+    const code = err.code ?? 'unknown'
+    metrics.clientError(code)
+    if (code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy()
+      return
+    }
+    log.info({ err: { code, message: err.message } }, 'client protocol error')
+    writeRawError(socket, code === 'HPE_HEADER_OVERFLOW' ? 'headers_too_large' : 'bad_request', randomUUID())
+  })
+
+  function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    const started = performance.now()
+    active++
+    metrics.inflight(1)
+    const raw = req.rawHeaders
+    const requestId = acceptRequestId(rawHeaderValue(raw, 'x-request-id')) ?? randomUUID()
+    const route = routeLabel(req.url ?? '/')
+    const snapshot = store.current()
+    // The status we report in metrics and the access log; set when the head is written.
+    let status = 0
+    let outcome: Outcome | undefined
+    let lazyLog: LogPort | undefined
+    let ctx: RequestContext | undefined
+    // Set once the upstream exchange starts: a client that goes away must not keep the chatbot
+    // generating tokens for nobody.
+    let abortUpstream: (() => void) | undefined
+    const ctxLog = (): LogPort => (lazyLog ??= log.child({ requestId, policyVersion: snapshot?.version }))
+
+    res.sendDate = false
+    res.once('close', () => {
+      if (!res.writableFinished) abortUpstream?.()
+      settled()
+      const seconds = (performance.now() - started) / 1000
+      if (!outcome) outcome = res.writableFinished ? { kind: 'completed', status } : { kind: 'aborted', status }
+      metrics.request(route, status || 499, seconds)
+      if (ctx) runComplete(snapshot!.chain, ctx, outcome)
+      if (opts.accessLog) {
+        // The root logger with the bindings inline: a child logger per request costs more.
+        log.info(
+          { requestId, policyVersion: snapshot?.version, method: req.method, path: pathOnly(req.url), route, status: status || 499, outcome: outcome.kind, ms: Math.round(seconds * 1e4) / 10 },
+          'request',
+        )
+      }
+    })
+
+    const fail = (code: ErrorCode, extra?: Record<string, string>, detail?: string): void => {
+      if (detail) ctxLog().warn({ code, detail }, 'request refused')
+      metrics.refusal(code)
+      status = ERRORS[code].status
+      outcome = { kind: 'refused', status, code }
+      sendError(res, code, requestId, extra, draining)
+    }
+
+    if (!snapshot) return fail('not_ready')
+
+    const bodyState = { tooLarge: false }
+    // Scanning rawHeaders avoids building req.headers, which Node does lazily on first access.
+    const declared = rawHeaderValue(raw, 'content-length')
+    if (declared !== undefined && Number(declared) > limits.maxRequestBodyBytes) {
+      // The body is never read, so the connection cannot be reused for another request.
+      return fail('body_too_large', { connection: 'close' }, `content-length ${declared} > ${limits.maxRequestBodyBytes}`)
+    }
+
+    const chain = snapshot.chain
+    if (chain.length > 0) {
+      const info: RequestInfo = {
+        method: req.method ?? 'GET',
+        url: req.url ?? '/',
+        path: pathOnly(req.url),
+        headers: req.headers,
+        remoteAddress: req.socket.remoteAddress ?? '',
+        protocol: 'http',
+      }
+      ctx = { id: requestId, snapshot, request: info, get log() { return ctxLog() }, state: new Map() }
+      const c = ctx
+      runRequestFilters(chain, c).then(
+        (v) => (v.kind === 'continue' ? forward(c) : answerLocally(v)),
+        (err: unknown) => {
+          ctxLog().error({ err }, 'filter failed')
+          fail('internal_error')
+        },
+      )
+      return
+    }
+    forward(undefined)
+
+    function answerLocally(v: Exclude<Verdict, { kind: 'continue' }>): void {
+      if (res.destroyed) return
+      if (v.kind === 'error') return fail(v.code, v.headers)
+      status = v.reply.status
+      outcome = { kind: 'refused', status, code: 'local_reply' }
+      res.writeHead(status, { ...v.reply.headers, 'x-request-id': requestId })
+      res.end(v.reply.body)
+    }
+
+    function forward(c: RequestContext | undefined): void {
+      if (res.destroyed) return
+      const headers = stripHopByHop(raw, OWN_REQUEST_HEADERS)
+      appendForwardedFor(headers, req.socket.remoteAddress ?? '')
+      // A mesh sidecar that terminated TLS has already said so; only fill in what is missing.
+      if (rawHeaderValue(headers, 'x-forwarded-proto') === undefined) headers.push('x-forwarded-proto', 'http')
+      headers.push('x-request-id', requestId)
+
+      const hasBody = declared !== undefined ? declared !== '0' : rawHeaderValue(raw, 'transfer-encoding') !== undefined
+      if (!hasBody) return exchange(null)
+      const size = declared === undefined ? -1 : Number(declared)
+      // A small declared body is read whole first: the upstream then gets head and body in one
+      // write, without an async iteration per chunk. Larger or chunked bodies stream, counted.
+      if (size > 0 && size <= SMALL_BODY_BYTES) {
+        readSmallBody(req, size).then(exchange, () => {
+          // The client went away or sent a different length than it declared; the socket is
+          // already being closed, and there is nobody to answer.
+        })
+        return
+      }
+      exchange(limitBody(req, limits.maxRequestBodyBytes, bodyState))
+
+      function exchange(body: Buffer | AsyncIterable<Buffer> | null): void {
+        if (res.destroyed) return
+        const needsHooks = c !== undefined && chainNeedsResponseHooks(chain)
+        let pipeline: BodyPipeline | undefined
+        let jsonOut: { head: ResponseHead; parts: Uint8Array[] } | undefined
+        let resumeUpstream: () => void = () => {}
+        let waitingForDrain = false
+
+        const write = (chunk: Uint8Array): boolean => {
+          if (res.write(chunk)) return true
+          if (!waitingForDrain) {
+            waitingForDrain = true
+            res.once('drain', () => {
+              waitingForDrain = false
+              resumeUpstream()
+            })
+          }
+          return false
+        }
+
+        const flight: InFlight = upstream.forward(
+          { method: req.method ?? 'GET', path: req.url ?? '/', headers, body },
+          {
+            onHead(upstreamStatus, rawHeaders, resume) {
+              if (upstreamStatus < 200) return true
+              resumeUpstream = resume
+              const out = stripHopByHop(rawHeaders, OWN_RESPONSE_HEADERS)
+              out.push('x-request-id', requestId)
+              if (draining) out.push('connection', 'close')
+              if (isEventStream(rawHeaderValue(out, 'content-type'))) {
+                metrics.streamStarted()
+                res.once('close', () => metrics.streamEnded())
+              }
+              if (!needsHooks) {
+                status = upstreamStatus
+                res.writeHead(upstreamStatus, out)
+                return true
+              }
+              const head: ResponseHead = { status: upstreamStatus, headers: headerObject(out) }
+              const v = runResponseHead(chain, c, head)
+              if (v.kind !== 'continue') {
+                flight.abort(new ChaperoneError('upstream_error', 'response refused by filter'))
+                answerLocally(v)
+                return false
+              }
+              const transforms = collectTransforms(chain, c, head)
+              if (transforms.length > 0) {
+                const p = createBodyPipeline(head, transforms, limits, (bytes) => {
+                  if (jsonOut) jsonOut.parts.push(bytes)
+                  else write(bytes)
+                })
+                if (p.mode !== 'raw') {
+                  pipeline = p
+                  delete head.headers['content-length']
+                }
+                if (p.mode === 'json') {
+                  // The head waits for the transformed body: its length is not known before.
+                  jsonOut = { head, parts: [] }
+                  return true
+                }
+              }
+              status = head.status
+              res.writeHead(head.status, flatHeaders(head.headers))
+              return true
+            },
+            onData(chunk) {
+              if (!pipeline) return write(chunk)
+              // One chunk in the pipeline at a time bounds what a slow transform can pile up.
+              pipeline.push(chunk).then(() => {
+                if (!waitingForDrain) resumeUpstream()
+              }, abortWith)
+              return false
+            },
+            onEnd() {
+              if (!pipeline) return void res.end()
+              pipeline.end().then(() => {
+                if (jsonOut) {
+                  const bytes = Buffer.concat(jsonOut.parts)
+                  jsonOut.head.headers['content-length'] = String(bytes.byteLength)
+                  status = jsonOut.head.status
+                  res.writeHead(status, flatHeaders(jsonOut.head.headers))
+                  res.end(bytes)
+                } else res.end()
+              }, abortWith)
+            },
+            onError(err) {
+              if (res.destroyed) return
+              const code: ErrorCode = bodyState.tooLarge ? 'body_too_large' : err.code
+              if (code !== 'body_too_large') metrics.upstreamError(code)
+              ctxLog().warn({ code, detail: err.message }, 'upstream failed')
+              if (!res.headersSent) {
+                fail(code, code === 'body_too_large' ? { connection: 'close' } : undefined)
+              } else {
+                // Headers are gone, so the status cannot change: cut the connection so the client
+                // sees a truncated response rather than one that looks complete.
+                outcome = { kind: 'failed', status, code }
+                res.destroy()
+              }
+            },
+          },
+        )
+
+        function abortWith(err: unknown): void {
+          const e = err instanceof ChaperoneError ? err : new ChaperoneError('internal_error', String(err))
+          ctxLog().error({ code: e.code, detail: e.message }, 'response transform failed')
+          flight.abort(e)
+          if (!res.headersSent) return fail(e.code)
+          outcome = { kind: 'failed', status, code: e.code }
+          res.destroy()
+        }
+
+        abortUpstream = () => flight.abort(new ChaperoneError('upstream_error', 'client disconnected'))
+      }
+    }
+  }
+
+  return {
+    server,
+    inflight: () => active,
+    drain(timeoutMs: number) {
+      draining = true
+      server.close()
+      server.closeIdleConnections()
+      if (active === 0) return Promise.resolve({ cut: 0 })
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => {
+          const cut = active
+          server.closeAllConnections()
+          resolve({ cut })
+        }, timeoutMs)
+        idleWaiters.push(() => {
+          clearTimeout(timer)
+          resolve({ cut: 0 })
+        })
+      })
+    },
+  }
+}
+
+/** Reads a body whose declared length is small and within the limit. */
+function readSmallBody(req: http.IncomingMessage, size: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const buf = Buffer.allocUnsafe(size)
+    let at = 0
+    req.on('data', (chunk: Buffer) => {
+      // llhttp enforces Content-Length, so this only guards against a bug turning into overflow.
+      if (at + chunk.length > size) return req.destroy(new Error('body longer than declared'))
+      chunk.copy(buf, at)
+      at += chunk.length
+    })
+    req.once('end', () => (at === size ? resolve(buf) : reject(new Error('body shorter than declared'))))
+    req.once('error', reject)
+    req.once('close', () => reject(new Error('client closed')))
+  })
+}
+
+/** Counts request bytes as they stream; Content-Length alone is never trusted. */
+async function* limitBody(req: http.IncomingMessage, max: number, state: { tooLarge: boolean }): AsyncGenerator<Buffer> {
+  let seen = 0
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    seen += chunk.length
+    if (seen > max) {
+      state.tooLarge = true
+      throw new ChaperoneError('body_too_large', `request body exceeded ${max} bytes`)
+    }
+    yield chunk
+  }
+}
+
+function sendError(res: http.ServerResponse, code: ErrorCode, requestId: string, extra: Record<string, string> | undefined, closing: boolean): void {
+  if (res.headersSent || res.destroyed) return
+  const r = errorReply(code, requestId, { 'x-request-id': requestId, ...extra, ...(closing ? { connection: 'close' } : {}) })
+  res.writeHead(r.status, r.headers)
+  res.end(r.body)
+}
+
+function writeRawError(socket: Duplex, code: ErrorCode, requestId: string): void {
+  const r = errorReply(code, requestId, { 'x-request-id': requestId, connection: 'close' })
+  let head = `HTTP/1.1 ${r.status} ${http.STATUS_CODES[r.status] ?? ''}\r\n`
+  for (const [k, v] of Object.entries(r.headers)) head += `${k}: ${v}\r\n`
+  socket.end(head + '\r\n' + r.body)
+}
+
+function pathOnly(url: string | undefined): string {
+  if (!url) return '/'
+  const q = url.indexOf('?')
+  return q === -1 ? url : url.slice(0, q)
+}
+
+function isEventStream(contentType: string | undefined): boolean {
+  return contentType !== undefined && contentType.toLowerCase().startsWith('text/event-stream')
+}
+
+function headerObject(raw: readonly string[]): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {}
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i]!.toLowerCase()
+    const v = raw[i + 1]!
+    const prev = out[k]
+    out[k] = prev === undefined ? v : Array.isArray(prev) ? [...prev, v] : [prev, v]
+  }
+  return out
+}
+
+function flatHeaders(h: Record<string, string | string[]>): string[] {
+  const out: string[] = []
+  for (const [k, v] of Object.entries(h)) {
+    if (Array.isArray(v)) for (const x of v) out.push(k, x)
+    else out.push(k, v)
+  }
+  return out
+}
