@@ -59,7 +59,7 @@ export async function startStack(opts: {
     logDestination: logs,
     ...(opts.factories && { factories: opts.factories }),
     adjust: (c) => {
-      const fast = { ...c, reload: { debounceMs: 50, hashCheckIntervalMs: 0 }, telemetry: { ...c.telemetry, logLevel: 'debug' as const } }
+      const fast = { ...c, reload: { debounceMs: 50, hashCheckIntervalMs: 0 }, telemetry: { logLevel: 'debug' as const, accessLog: true } }
       return opts.adjust ? opts.adjust(fast) : fast
     },
   })

@@ -105,7 +105,7 @@ export const processConfigSchema = z
     telemetry: z
       .strictObject({
         logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level.'),
-        accessLog: z.boolean().default(true).describe('Log one line per request.'),
+        accessLog: z.boolean().default(false).describe('Log one line per request (off by default, as in Envoy and Istio: it costs CPU on every request).'),
       })
       .prefault({}),
   })

@@ -24,7 +24,7 @@ const DEFAULTS: ProcessConfig = {
   limits: { maxRequestBodyBytes: 10485760, maxHeaderBytes: 16384, maxEventBytes: 1048576, maxJsonBodyBytes: 10485760, drainTimeoutMs: 30000 },
   reload: { debounceMs: 250, hashCheckIntervalMs: 10000 },
   redis: { url: null },
-  telemetry: { logLevel: 'info', accessLog: true },
+  telemetry: { logLevel: 'info', accessLog: false },
 }
 
 t.test('an absent, empty or comment-only file is all defaults', async (t) => {
