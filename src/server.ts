@@ -47,7 +47,6 @@ export interface ProxyServer {
 // by naming them in `Connection:`. X-Forwarded-For is appended to rather than replaced.
 const OWN_REQUEST_HEADERS = new Set(['x-request-id'])
 const OWN_RESPONSE_HEADERS = new Set(['x-request-id'])
-const SMALL_BODY_BYTES = 64 * 1024
 
 export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
   const { store, upstream, metrics, log, limits } = opts
@@ -190,20 +189,11 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
       headers.push('x-request-id', requestId)
 
       const hasBody = declared !== undefined ? declared !== '0' : rawHeaderValue(raw, 'transfer-encoding') !== undefined
-      if (!hasBody) return exchange(null)
-      const size = declared === undefined ? -1 : Number(declared)
-      // A small declared body is read whole first: the upstream then gets head and body in one
-      // write, without an async iteration per chunk. Larger or chunked bodies stream, counted.
-      if (size > 0 && size <= SMALL_BODY_BYTES) {
-        readSmallBody(req, size).then(exchange, () => {
-          // The client went away or sent a different length than it declared; the socket is
-          // already being closed, and there is nobody to answer.
-        })
-        return
-      }
-      exchange(limitBody(req, limits.maxRequestBodyBytes, bodyState))
+      // A declared length is already within the limit (checked above) and enforced by Node's
+      // parser, so the request stream itself goes upstream; only a chunked body is counted.
+      exchange(!hasBody ? null : declared !== undefined ? req : limitBody(req, limits.maxRequestBodyBytes, bodyState))
 
-      function exchange(body: Buffer | AsyncIterable<Buffer> | null): void {
+      function exchange(body: NodeJS.ReadableStream | AsyncIterable<Buffer> | null): void {
         if (res.destroyed) return
         const needsHooks = c !== undefined && chainNeedsResponseHooks(chain)
         let pipeline: BodyPipeline | undefined
@@ -340,23 +330,6 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
       })
     },
   }
-}
-
-/** Reads a body whose declared length is small and within the limit. */
-function readSmallBody(req: http.IncomingMessage, size: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const buf = Buffer.allocUnsafe(size)
-    let at = 0
-    req.on('data', (chunk: Buffer) => {
-      // llhttp enforces Content-Length, so this only guards against a bug turning into overflow.
-      if (at + chunk.length > size) return req.destroy(new Error('body longer than declared'))
-      chunk.copy(buf, at)
-      at += chunk.length
-    })
-    req.once('end', () => (at === size ? resolve(buf) : reject(new Error('body shorter than declared'))))
-    req.once('error', reject)
-    req.once('close', () => reject(new Error('client closed')))
-  })
 }
 
 /** Counts request bytes as they stream; Content-Length alone is never trusted. */
