@@ -22,16 +22,16 @@ function run(args: string[], env: Record<string, string> = {}): Promise<{ code: 
 }
 
 /** Starts `chaperone serve` and resolves with its URLs once its log says it is listening. */
-async function serve(dir: string, upstream: string): Promise<{ child: ChildProcess; proxy: string; admin: string; exited: Promise<number | null> }> {
+async function serve(dir: string, upstream: string): Promise<{ child: ChildProcess; proxy: string; admin: string; exited: Promise<number | null>; lines: AsyncIterableIterator<string> }> {
   const child = spawn(process.execPath, [CLI, 'serve', '--config', dir, '--listen', '127.0.0.1:0', '--upstream', upstream], {
     env: { ...process.env, CHAPERONE_ADMIN: '127.0.0.1:0', CHAPERONE_ADMIN_TOKEN: 'x' },
     stdio: ['ignore', 'pipe', 'inherit'],
   })
   const exited = once(child, 'exit').then(([code]) => code as number | null)
-  const lines = createInterface({ input: child.stdout! })
-  for await (const line of lines) {
-    const l = JSON.parse(line) as { msg?: string; proxy?: string; admin?: string }
-    if (l.msg === 'chaperone listening') return { child, proxy: l.proxy!, admin: l.admin!, exited }
+  const lines = createInterface({ input: child.stdout! })[Symbol.asyncIterator]()
+  for (let r = await lines.next(); !r.done; r = await lines.next()) {
+    const l = JSON.parse(r.value) as { msg?: string; proxy?: string; admin?: string }
+    if (l.msg === 'chaperone listening') return { child, proxy: l.proxy!, admin: l.admin!, exited, lines }
   }
   throw new Error('chaperone exited before listening')
 }
@@ -117,4 +117,22 @@ t.test('SIGTERM: a stream longer than the drain timeout is cut and the process s
   const deadline = Date.now() + 5000
   while (bot.stats().streamsAborted === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
   t.equal(bot.stats().streamsAborted, 1, 'the upstream stream was aborted too')
+})
+
+t.test('SIGHUP reloads the policies', async (t) => {
+  const bot = await startDemoChatbot({ paceMs: 1 })
+  t.teardown(() => bot.close())
+  const dir = await tmpConfigDir({ 'chaperone.yaml': 'telemetry: { logLevel: debug }\nreload: { hashCheckIntervalMs: 0 }\n', 'policy.yaml': PASS_THROUGH_POLICY })
+  const { child, lines, exited } = await serve(dir, bot.url)
+  t.teardown(() => void child.kill('SIGKILL'))
+  child.kill('SIGHUP')
+  for await (const line of lines) {
+    const l = JSON.parse(line) as { reason?: string; msg?: string }
+    if (l.reason === 'SIGHUP') {
+      t.equal(l.msg, 'policy unchanged', 'a SIGHUP reload ran and found the same policy')
+      break
+    }
+  }
+  child.kill('SIGTERM')
+  t.equal(await exited, 0)
 })

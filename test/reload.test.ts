@@ -188,3 +188,17 @@ t.test('readyz is 503 and the proxy answers not_ready until a policy loads', asy
   t.equal(res.statusCode, 503)
   t.match(await res.body.json(), { error: { code: 'not_ready' } })
 })
+
+t.test('the admin token can come from a file', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'chaperone-token-'))
+  const tokenFile = join(dir, 'token')
+  await writeFile(tokenFile, 'from-file\n')
+  const stack = await startStack({ env: { CHAPERONE_ADMIN_TOKEN: 'from-env' }, adjust: (c) => ({ ...c, admin: { ...c.admin, tokenFile } }) })
+  t.teardown(async () => {
+    await stack.close()
+    await rm(dir, { recursive: true, force: true })
+  })
+  const { adminUrl } = stack.chaperone
+  t.equal((await request(`${adminUrl}/admin/config`, { headers: { authorization: 'Bearer from-file' } })).statusCode, 200, 'the file wins')
+  t.equal((await request(`${adminUrl}/admin/config`, { headers: { authorization: 'Bearer from-env' } })).statusCode, 401)
+})
