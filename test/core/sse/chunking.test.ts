@@ -1,16 +1,7 @@
 import t from 'tap'
 import { createSseParser, type SseEvent } from '../../../src/core/sse/index.js'
+import { mulberry32 } from '../../helpers/prng.js'
 
-/** mulberry32: a tiny seeded PRNG, so that a failing split is reproducible from the seed. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let r = Math.imul(a ^ (a >>> 15), 1 | a)
-    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r
-    return ((r ^ (r >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function feed(chunks: Uint8Array[]): { events: SseEvent[]; lastEventId: string } {
   const p = createSseParser()
