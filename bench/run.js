@@ -155,6 +155,7 @@ async function main() {
     const otherCpu = machineBusySeconds() - load0.busy - (ours() - load0.ours)
     const wallSeconds = (Date.now() - load0.at) / 1000
     const otherLoad = `${Math.max(0, otherCpu).toFixed(1)} CPU-seconds used by other processes over ${wallSeconds.toFixed(0)} s (${Math.max(0, (otherCpu / wallSeconds) * 100).toFixed(0)} % of one core on average)`
+    notes.push('Why the missed targets are missed (profiles, syscall counts, accept-queue depth) is in the README, section Benchmarks.')
     if (otherCpu / wallSeconds > 0.1) notes.push(`Other processes kept the machine busy during the run (${otherLoad}); expect noisier latencies.`)
 
     const names = targets.map((t) => t.name)
