@@ -120,6 +120,7 @@ export async function startChaperone(opts: StartOptions): Promise<Running> {
     log,
     limits: config.limits,
     requestTimeoutMs: config.upstream.timeouts.totalMs,
+    tunnel: { connectMs: config.upstream.timeouts.connectMs, idleMs: config.upstream.timeouts.idleMs },
     accessLog: config.telemetry.accessLog,
   })
   const admin = createAdminServer({

@@ -1,5 +1,6 @@
 import http from 'node:http'
 import { randomUUID } from 'node:crypto'
+import type net from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Filter, RequestContext, RequestInfo, LogPort, Outcome, ResponseHead, Verdict } from './core/chain/types.js'
 import { runRequestFilters, runResponseHead, collectTransforms, runComplete, chainNeedsResponseHooks } from './core/chain/runner.js'
@@ -8,6 +9,8 @@ import { errorReply } from './core/reply.js'
 import { stripHopByHop, rawHeaderValue, appendForwardedFor } from './core/http/hop-by-hop.js'
 import { acceptRequestId } from './core/http/request-id.js'
 import { routeLabel } from './core/http/route-label.js'
+import { isWebSocketUpgrade, serializeRequestHead, upgradeRequestHeaders } from './core/http/upgrade.js'
+import { openTunnel, type Tunnel } from './io/tunnel.js'
 import { createBodyPipeline, type BodyPipeline } from './core/chain/body-pipeline.js'
 import type { Upstream, InFlight } from './io/upstream.js'
 import type { Metrics } from './io/metrics.js'
@@ -33,6 +36,8 @@ export interface ProxyServerOptions {
   }
   /** Bound on receiving a whole request from the client; replaces Node's 300 s default. */
   requestTimeoutMs: number
+  /** WebSocket tunnels: time to connect upstream, and how long both directions may be silent. */
+  tunnel: { connectMs: number; idleMs: number }
   accessLog: boolean
 }
 
@@ -52,6 +57,7 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
   const { store, upstream, metrics, log, limits } = opts
   let draining = false
   let active = 0
+  const tunnels = new Set<Tunnel>()
   const idleWaiters: Array<() => void> = []
 
   const server = http.createServer({
@@ -73,10 +79,61 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
     }
   }
 
-  server.on('upgrade', (req: http.IncomingMessage, socket: Duplex) => {
-    metrics.refusal('upgrade_refused')
-    log.info({ requestId: acceptRequestId(req.headers['x-request-id'] as string | undefined), upgrade: req.headers.upgrade }, 'upgrade refused')
-    writeRawError(socket, 'upgrade_refused', randomUUID())
+  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    const raw = req.rawHeaders
+    const requestId = acceptRequestId(rawHeaderValue(raw, 'x-request-id')) ?? randomUUID()
+    const refuse = (code: ErrorCode, detail?: string) => {
+      metrics.refusal(code)
+      if (detail) log.info({ requestId, code, detail }, 'upgrade refused')
+      writeRawError(socket, code, requestId)
+    }
+    if (!isWebSocketUpgrade(req.method, raw)) return refuse('upgrade_refused', `upgrade: ${rawHeaderValue(raw, 'upgrade') ?? ''}`)
+    const snapshot = store.current()
+    if (!snapshot) return refuse('not_ready')
+    if (draining) return refuse('shutting_down')
+    const tunnel = () => {
+      const headers = upgradeRequestHeaders(raw, OWN_REQUEST_HEADERS)
+      appendForwardedFor(headers, socket.remoteAddress ?? '')
+      if (rawHeaderValue(headers, 'x-forwarded-proto') === undefined) headers.push('x-forwarded-proto', 'http')
+      headers.push('x-request-id', requestId)
+      active++
+      metrics.inflight(1)
+      metrics.tunnel(1)
+      const t = openTunnel(socket, serializeRequestHead('GET', req.url ?? '/', headers), head, { origin: upstream.origin, ...opts.tunnel }, {
+        connectFailed: (err) => {
+          metrics.upstreamError(err.code)
+          log.warn({ requestId, code: err.code, detail: err.message }, 'websocket upstream failed')
+          writeRawError(socket, err.code, requestId)
+        },
+        closed: () => {
+          tunnels.delete(t)
+          metrics.tunnel(-1)
+          settled()
+        },
+      })
+      tunnels.add(t)
+    }
+    // A WebSocket handshake is authorized and limited like any request; its messages are not
+    // filtered (the tunnel carries bytes untouched).
+    if (snapshot.chain.length === 0) return tunnel()
+    const ctx: RequestContext = {
+      id: requestId,
+      snapshot,
+      request: { method: 'GET', url: req.url ?? '/', path: pathOnly(req.url), headers: req.headers, remoteAddress: socket.remoteAddress ?? '', protocol: 'http' },
+      log: log.child({ requestId, policyVersion: snapshot.version }),
+      state: new Map(),
+    }
+    runRequestFilters(snapshot.chain, ctx).then(
+      (v) => {
+        if (socket.destroyed) return
+        if (v.kind === 'continue') return tunnel()
+        refuse(v.kind === 'error' ? v.code : 'forbidden')
+      },
+      (err: unknown) => {
+        ctx.log.error({ err }, 'filter failed')
+        refuse('internal_error')
+      },
+    )
   })
 
   server.on('connect', (_req: http.IncomingMessage, socket: Duplex) => {
@@ -318,15 +375,18 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
       server.closeIdleConnections()
       if (active === 0) return Promise.resolve({ cut: 0 })
       return new Promise((resolve) => {
-        const timer = setTimeout(() => {
-          const cut = active
-          server.closeAllConnections()
-          resolve({ cut })
-        }, timeoutMs)
-        idleWaiters.push(() => {
+        const done = () => {
           clearTimeout(timer)
           resolve({ cut: 0 })
-        })
+        }
+        const timer = setTimeout(() => {
+          // Resolve first: cutting connections settles them, which would report nothing cut.
+          idleWaiters.splice(idleWaiters.indexOf(done), 1)
+          resolve({ cut: active })
+          server.closeAllConnections()
+          for (const t of tunnels) t.close()
+        }, timeoutMs)
+        idleWaiters.push(done)
       })
     },
   }

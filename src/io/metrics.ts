@@ -37,6 +37,16 @@ export class Metrics {
       this.#inflight.set(this.#inflightCount)
     },
   })
+  #tunnels = 0
+  readonly #tunnelGauge: client.Gauge = new client.Gauge({
+    name: 'chaperone_websocket_tunnels',
+    help: 'WebSocket tunnels open.',
+    registers: [this.registry],
+    collect: (): void => {
+      this.#tunnelGauge.set(this.#tunnels)
+    },
+  })
+  readonly #tunnelsOpened = new client.Counter({ name: 'chaperone_websocket_tunnels_total', help: 'WebSocket tunnels opened.', registers: [this.registry] })
   readonly #reloads = new client.Counter({ name: 'chaperone_config_reloads_total', help: 'Policy reloads by outcome (success, unchanged, error).', labelNames: ['outcome'], registers: [this.registry] })
   readonly #lastReloadOk = new client.Gauge({ name: 'chaperone_config_last_reload_successful', help: '1 when the last reload attempt succeeded or changed nothing, 0 when it failed and an older policy is active.', registers: [this.registry] })
   readonly #policyInfo = new client.Gauge({ name: 'chaperone_policy_info', help: 'The active policy snapshot (value is always 1).', labelNames: ['version', 'digest'], registers: [this.registry] })
@@ -80,6 +90,11 @@ export class Metrics {
 
   inflight(delta: 1 | -1): void {
     this.#inflightCount += delta
+  }
+
+  tunnel(delta: 1 | -1): void {
+    this.#tunnels += delta
+    if (delta === 1) this.#tunnelsOpened.inc()
   }
 
   reload(outcome: 'success' | 'unchanged' | 'error'): void {

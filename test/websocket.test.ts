@@ -1,0 +1,138 @@
+import t from 'tap'
+import http from 'node:http'
+import net from 'node:net'
+import { createHash } from 'node:crypto'
+import { once } from 'node:events'
+import type { AddressInfo } from 'node:net'
+import { request } from 'undici'
+import { startStack } from './helpers/chaperone.js'
+
+const KEY = 'dGhlIHNhbXBsZSBub25jZQ=='
+const ACCEPT = createHash('sha1').update(KEY + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64')
+
+/** An upstream that completes RFC 6455 handshakes and then echoes raw bytes, recording what it got. */
+async function wsUpstream() {
+  const seen: { rawHeaders: string[]; url: string }[] = []
+  const sockets = new Set<net.Socket>()
+  const server = http.createServer((_req, res) => res.end('plain'))
+  server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
+    seen.push({ rawHeaders: req.rawHeaders, url: req.url ?? '' })
+    sockets.add(socket)
+    socket.on('close', () => sockets.delete(socket))
+    socket.write(`HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${ACCEPT}\r\n\r\n`)
+    if (head.length) socket.write(head)
+    socket.pipe(socket)
+  })
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, sockets, close: () => new Promise((r) => server.close(r)) }
+}
+
+function connect(url: string): Promise<net.Socket> {
+  const { hostname, port } = new URL(url)
+  const s = net.connect(Number(port), hostname)
+  return once(s, 'connect').then(() => s)
+}
+
+/** Reads until pred holds, without ending the socket (a for-await loop would destroy it). */
+function readUntil(s: net.Socket, pred: (text: string) => boolean): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = ''
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString('latin1')
+      if (!pred(text)) return
+      s.off('data', onData).off('end', onEnd).off('error', reject)
+      resolve(text)
+    }
+    const onEnd = () => resolve(text)
+    s.on('data', onData).once('end', onEnd).once('error', reject)
+  })
+}
+
+const handshake = (extra = '') =>
+  `GET /v1/realtime?model=x HTTP/1.1\r\nHost: chat.local\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade, X-Secret\r\nX-Secret: s\r\n` +
+  `Sec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\nX-Forwarded-For: 10.9.9.9\r\n${extra}\r\n`
+
+t.test('a WebSocket upgrade is tunnelled byte for byte', async (t) => {
+  const up = await wsUpstream()
+  const stack = await startStack({ upstream: up.url })
+  t.teardown(async () => {
+    await stack.close()
+    await up.close()
+  })
+  const s = await connect(stack.chaperone.proxyUrl)
+  // Bytes that follow the head in the same write must reach the upstream too.
+  const frame = Buffer.from([0x81, 0x85, 1, 2, 3, 4, 0x69, 0x67, 0x6f, 0x68, 0x6e])
+  s.write(Buffer.concat([Buffer.from(handshake(), 'latin1'), frame]))
+  const head = await readUntil(s, (x) => x.includes('\r\n\r\n') && x.length >= x.indexOf('\r\n\r\n') + 4 + frame.length)
+  t.match(head, /^HTTP\/1\.1 101 Switching Protocols\r\n/)
+  t.match(head, new RegExp(`Sec-WebSocket-Accept: ${ACCEPT.replace(/[+/]/g, '\\$&')}`))
+  t.same(Buffer.from(head.slice(head.indexOf('\r\n\r\n') + 4), 'latin1'), frame, 'the early frame was echoed')
+
+  const payload = Buffer.from([0x82, 0x83, 9, 9, 9, 9, 0xff, 0x00, 0xfe])
+  s.write(payload)
+  const echoed = await readUntil(s, (x) => x.length >= payload.length)
+  t.same(Buffer.from(echoed, 'latin1'), payload, 'binary frames pass untouched both ways')
+
+  const req = up.seen[0]!
+  const h = (n: string) => req.rawHeaders.flatMap((v, i) => (i % 2 === 0 && v.toLowerCase() === n ? [req.rawHeaders[i + 1]!] : []))
+  t.equal(req.url, '/v1/realtime?model=x')
+  t.same(h('connection'), ['Upgrade'], 'Connection carries only the upgrade')
+  t.same(h('upgrade'), ['websocket'])
+  t.same(h('x-secret'), [], 'headers named in Connection are stripped')
+  t.same(h('x-forwarded-for'), ['10.9.9.9, 127.0.0.1'])
+  t.equal(h('x-request-id').length, 1)
+  t.same(h('sec-websocket-key'), [KEY])
+
+  const metrics = await (await request(`${stack.chaperone.adminUrl}/metrics`)).body.text()
+  t.match(metrics, /chaperone_websocket_tunnels 1/)
+
+  s.destroy()
+  const deadline = Date.now() + 5000
+  while (up.sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
+  t.equal(up.sockets.size, 0, 'closing the client closes the upstream side')
+})
+
+t.test('other upgrades are refused; a dead upstream gets 502', async (t) => {
+  const up = await wsUpstream()
+  const stack = await startStack({ upstream: up.url })
+  t.teardown(async () => {
+    await stack.close()
+    await up.close()
+  })
+  const h2c = await connect(stack.chaperone.proxyUrl)
+  h2c.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n')
+  t.match(await readUntil(h2c, (x) => x.includes('}')), /^HTTP\/1\.1 501 [\s\S]*"code":"upgrade_refused"/)
+  t.equal(up.seen.length, 0, 'nothing reached the upstream')
+
+  const post = await connect(stack.chaperone.proxyUrl)
+  post.write('POST / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nContent-Length: 0\r\n\r\n')
+  t.match(await readUntil(post, (x) => x.includes('}')), /^HTTP\/1\.1 501 /, 'a WebSocket handshake is a GET')
+
+  const probe = net.createServer().listen(0, '127.0.0.1')
+  await once(probe, 'listening')
+  const dead = `http://127.0.0.1:${(probe.address() as AddressInfo).port}`
+  probe.close()
+  const stack2 = await startStack({ upstream: dead })
+  t.teardown(() => stack2.close())
+  const s = await connect(stack2.chaperone.proxyUrl)
+  s.write(handshake())
+  t.match(await readUntil(s, (x) => x.includes('}')), /^HTTP\/1\.1 502 [\s\S]*"code":"upstream_unavailable"/)
+})
+
+t.test('draining waits for open tunnels up to the drain timeout, then cuts them', async (t) => {
+  const up = await wsUpstream()
+  const stack = await startStack({ upstream: up.url, adjust: (c) => ({ ...c, limits: { ...c.limits, drainTimeoutMs: 200 } }) })
+  t.teardown(async () => {
+    await stack.bot.close()
+    await up.close()
+  })
+  const s = await connect(stack.chaperone.proxyUrl)
+  s.write(handshake())
+  await readUntil(s, (x) => x.includes('\r\n\r\n'))
+  const closed = once(s, 'close')
+  const result = await stack.chaperone.stop()
+  t.equal(result.cut, 1, 'the open tunnel was cut at the timeout')
+  await closed
+  t.ok(s.destroyed)
+})
