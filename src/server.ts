@@ -88,6 +88,7 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
       writeRawError(socket, code, requestId)
     }
     if (!isWebSocketUpgrade(req.method, raw)) return refuse('upgrade_refused', `upgrade: ${rawHeaderValue(raw, 'upgrade') ?? ''}`)
+    if (req.url?.charCodeAt(0) !== 0x2f) return refuse('bad_request', 'request target not in origin-form')
     const snapshot = store.current()
     if (!snapshot) return refuse('not_ready')
     if (draining) return refuse('shutting_down')
@@ -196,6 +197,9 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
     }
 
     if (!snapshot) return fail('not_ready')
+    // Only origin-form targets (RFC 9112 §3.2.1): an absolute-form or asterisk-form target would
+    // let a client steer routing and, later, authz with a URL the chatbot never sees as such.
+    if (req.url?.charCodeAt(0) !== 0x2f) return fail('bad_request', { connection: 'close' }, `request target not in origin-form: ${req.url?.slice(0, 64)}`)
 
     const bodyState = { tooLarge: false }
     // Scanning rawHeaders avoids building req.headers, which Node does lazily on first access.

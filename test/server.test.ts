@@ -95,6 +95,18 @@ t.test('pass-through proxy', async (t) => {
     t.equal(obsFold.status, 400)
   })
 
+  t.test('only origin-form request targets are forwarded', async (t) => {
+    for (const target of ['http://evil.example/echo/x', '*', 'echo']) {
+      const res = await rawRequest(base, `${target === '*' ? 'OPTIONS' : 'GET'} ${target} HTTP/1.1\r\nHost: x\r\n\r\n`)
+      t.equal(res.status, 400, target)
+      t.match(JSON.parse(res.body.toString()), { error: { code: 'bad_request' } })
+    }
+    // Dot segments and encoded slashes pass through as sent: canonicalizing is authz's job, and
+    // a transparent proxy must not rewrite a path the chatbot might read differently.
+    const res = await rawRequest(base, 'GET /echo/%2e%2e/a/../b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    t.equal((JSON.parse(res.body.toString()) as Echo).url, '/echo/%2e%2e/a/../b')
+  })
+
   t.test('oversized header blocks get 431', async (t) => {
     const res = await rawRequest(base, `GET /echo HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`)
     t.equal(res.status, 431)
