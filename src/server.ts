@@ -92,7 +92,8 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
     const snapshot = store.current()
     if (!snapshot) return refuse('not_ready')
     if (draining) return refuse('shutting_down')
-    const tunnel = () => {
+    const tunnel = (ctx?: RequestContext) => {
+      let outcome: Outcome = { kind: 'completed', status: 101 }
       const headers = upgradeRequestHeaders(raw, OWN_REQUEST_HEADERS)
       appendForwardedFor(headers, socket.remoteAddress ?? '')
       if (rawHeaderValue(headers, 'x-forwarded-proto') === undefined) headers.push('x-forwarded-proto', 'http')
@@ -102,6 +103,7 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
       metrics.tunnel(1)
       const t = openTunnel(socket, serializeRequestHead('GET', req.url ?? '/', headers), head, { origin: upstream.origin, ...opts.tunnel }, {
         connectFailed: (err) => {
+          outcome = { kind: 'failed', status: ERRORS[err.code].status, code: err.code }
           metrics.upstreamError(err.code)
           log.warn({ requestId, code: err.code, detail: err.message }, 'websocket upstream failed')
           writeRawError(socket, err.code, requestId)
@@ -110,6 +112,7 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
           tunnels.delete(t)
           metrics.tunnel(-1)
           settled()
+          if (ctx) runComplete(snapshot.chain, ctx, outcome)
         },
       })
       tunnels.add(t)
@@ -127,8 +130,10 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
     runRequestFilters(snapshot.chain, ctx).then(
       (v) => {
         if (socket.destroyed) return
-        if (v.kind === 'continue') return tunnel()
-        refuse(v.kind === 'error' ? v.code : 'forbidden')
+        if (v.kind === 'continue') return tunnel(ctx)
+        const code = v.kind === 'error' ? v.code : 'forbidden'
+        refuse(code)
+        runComplete(snapshot.chain, ctx, { kind: 'refused', status: ERRORS[code].status, code })
       },
       (err: unknown) => {
         ctx.log.error({ err }, 'filter failed')

@@ -5,7 +5,9 @@ import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import type { AddressInfo } from 'node:net'
 import { request } from 'undici'
+import { z } from 'zod'
 import { startStack } from './helpers/chaperone.js'
+import { CONTINUE, refuse, type FilterFactory } from '../src/core/chain/types.js'
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ=='
 const ACCEPT = createHash('sha1').update(KEY + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64')
@@ -135,4 +137,39 @@ t.test('draining waits for open tunnels up to the drain timeout, then cuts them'
   t.equal(result.cut, 1, 'the open tunnel was cut at the timeout')
   await closed
   t.ok(s.destroyed)
+})
+
+t.test('the handshake runs the request filters: a refusal never reaches the upstream', async (t) => {
+  const up = await wsUpstream()
+  const completed: string[] = []
+  const gate: FilterFactory<{ header: string }> = {
+    name: 'gate',
+    schema: z.strictObject({ header: z.string() }),
+    compile: ({ header }) => ({
+      name: 'gate',
+      onRequest: (ctx) => (ctx.request.headers[header] ? refuse('forbidden') : CONTINUE),
+      onComplete: (_ctx, outcome) => void completed.push(outcome.kind),
+    }),
+  }
+  const stack = await startStack({
+    upstream: up.url,
+    factories: [gate],
+    files: { 'p.yaml': 'apiVersion: chaperone.dev/v1\nkind: Policy\nmetadata: { name: p }\nspec:\n  gate: { header: x-deny }\n' },
+  })
+  t.teardown(async () => {
+    await stack.close()
+    await up.close()
+  })
+  const denied = await connect(stack.chaperone.proxyUrl)
+  denied.write(handshake('X-Deny: 1\r\n'))
+  t.match(await readUntil(denied, (x) => x.includes('}')), /^HTTP\/1\.1 403 [\s\S]*"code":"forbidden"/)
+  t.equal(up.seen.length, 0)
+
+  const allowed = await connect(stack.chaperone.proxyUrl)
+  allowed.write(handshake())
+  t.match(await readUntil(allowed, (x) => x.includes('\r\n\r\n')), /^HTTP\/1\.1 101 /)
+  allowed.destroy()
+  const deadline = Date.now() + 5000
+  while (completed.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
+  t.same(completed, ['refused', 'completed'], 'onComplete runs for both')
 })
