@@ -155,6 +155,8 @@ t.test('admin API: probes and metrics are open, /admin/* needs the bearer token'
   t.match(metrics, /chaperone_requests_total\{route="\/v1\/models",status="200"\} 1/)
   t.match(metrics, /chaperone_request_duration_seconds_bucket\{le="[0-9.]+",route="\/v1\/models"\}/)
   t.match(metrics, /chaperone_active_streams 0/)
+  t.match(metrics, /\nprocess_cpu_seconds_total [0-9.e-]+\n/)
+  t.match(metrics, /\nnodejs_eventloop_lag_p99_seconds [0-9.e-]+\n/)
 
   for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: 'Basic test-token' }, { authorization: 'Bearer test-tokenX' }]) {
     const res = await request(`${adminUrl}/admin/config`, { headers })

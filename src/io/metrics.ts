@@ -55,6 +55,9 @@ export class Metrics {
   readonly #durationChildren = new Map<string, client.Histogram.Internal<'route'>>()
 
   constructor() {
+    // process_* and nodejs_* (CPU, memory, event-loop lag and utilisation, GC): what tells an
+    // operator the sidecar itself is the bottleneck. All are read at scrape time.
+    client.collectDefaultMetrics({ register: this.registry })
     for (const outcome of ['success', 'unchanged', 'error']) this.#reloads.labels(outcome).inc(0)
   }
 
