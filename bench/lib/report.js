@@ -90,7 +90,8 @@ The load generator is the benchmark process itself (undici keep-alive pools; max
 ${run.throughputTool}) on the same ${run.machine.cores} cores, so every number includes the client's share of the CPU. Each phase runs in
 ${o.rounds} interleaved rounds (${run.targets.join(', ')}, then again), and every figure below is the median of
 the per-round values; "added" is the proxy's figure minus the direct one. Before the first round
-every path is warmed up (${o.warmupRequests} requests and a few streams). Streams are
+every path is warmed up to its steady state (${o.warmupRequests} sequential requests, a few seconds of
+closed-loop load and a few streams: a JIT-compiled proxy keeps speeding up for thousands of requests). Streams are
 ${o.deltas} content deltas ${o.paceMs} ms apart, asked for with \`x-demo-deltas\` and \`x-demo-pace-ms\`;
 the chatbot sends the role chunk and the first delta at once, so TTFT is transport and proxy time.
 
