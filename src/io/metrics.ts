@@ -19,33 +19,7 @@ export class Metrics {
   readonly #refusals = new client.Counter({ name: 'chaperone_refusals_total', help: 'Requests Chaperone answered itself with an error, by code.', labelNames: ['code'], registers: [this.registry] })
   readonly #clientErrors = new client.Counter({ name: 'chaperone_client_protocol_errors_total', help: 'Connections refused by the HTTP parser (malformed, smuggling attempts, oversized headers).', labelNames: ['code'], registers: [this.registry] })
   // Gauges of in-flight work are plain counters read at scrape time: nothing per request.
-  #streams = 0
-  #inflightCount = 0
-  readonly #activeStreams: client.Gauge = new client.Gauge({
-    name: 'chaperone_active_streams',
-    help: 'Event-stream responses in flight.',
-    registers: [this.registry],
-    collect: (): void => {
-      this.#activeStreams.set(this.#streams)
-    },
-  })
-  readonly #inflight: client.Gauge = new client.Gauge({
-    name: 'chaperone_inflight_requests',
-    help: 'Requests in flight.',
-    registers: [this.registry],
-    collect: (): void => {
-      this.#inflight.set(this.#inflightCount)
-    },
-  })
-  #tunnels = 0
-  readonly #tunnelGauge: client.Gauge = new client.Gauge({
-    name: 'chaperone_websocket_tunnels',
-    help: 'WebSocket tunnels open.',
-    registers: [this.registry],
-    collect: (): void => {
-      this.#tunnelGauge.set(this.#tunnels)
-    },
-  })
+  readonly #live = { streams: 0, inflight: 0, tunnels: 0 }
   readonly #tunnelsOpened = new client.Counter({ name: 'chaperone_websocket_tunnels_total', help: 'WebSocket tunnels opened.', registers: [this.registry] })
   readonly #reloads = new client.Counter({ name: 'chaperone_config_reloads_total', help: 'Policy reloads by outcome (success, unchanged, error).', labelNames: ['outcome'], registers: [this.registry] })
   readonly #lastReloadOk = new client.Gauge({ name: 'chaperone_config_last_reload_successful', help: '1 when the last reload attempt succeeded or changed nothing, 0 when it failed and an older policy is active.', registers: [this.registry] })
@@ -59,6 +33,9 @@ export class Metrics {
     // operator the sidecar itself is the bottleneck. All are read at scrape time; the loop is
     // sampled every 100 ms rather than 10 ms so the monitor stays off the request path.
     client.collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 100 })
+    this.#scrapeGauge('chaperone_active_streams', 'Event-stream responses in flight.', () => this.#live.streams)
+    this.#scrapeGauge('chaperone_inflight_requests', 'Requests and WebSocket tunnels in flight.', () => this.#live.inflight)
+    this.#scrapeGauge('chaperone_websocket_tunnels', 'WebSocket tunnels open.', () => this.#live.tunnels)
     for (const outcome of ['success', 'unchanged', 'error']) this.#reloads.labels(outcome).inc(0)
   }
 
@@ -85,19 +62,19 @@ export class Metrics {
   }
 
   streamStarted(): void {
-    this.#streams++
+    this.#live.streams++
   }
 
   streamEnded(): void {
-    this.#streams--
+    this.#live.streams--
   }
 
   inflight(delta: 1 | -1): void {
-    this.#inflightCount += delta
+    this.#live.inflight += delta
   }
 
   tunnel(delta: 1 | -1): void {
-    this.#tunnels += delta
+    this.#live.tunnels += delta
     if (delta === 1) this.#tunnelsOpened.inc()
   }
 
@@ -109,6 +86,17 @@ export class Metrics {
   policy(version: number, digest: string): void {
     this.#policyInfo.reset()
     this.#policyInfo.labels(String(version), digest).set(1)
+  }
+
+  #scrapeGauge(name: string, help: string, read: () => number): void {
+    new client.Gauge({
+      name,
+      help,
+      registers: [this.registry],
+      collect(this: client.Gauge) {
+        this.set(read())
+      },
+    })
   }
 
   async render(): Promise<{ contentType: string; body: string }> {
