@@ -3,10 +3,10 @@ import { randomUUID } from 'node:crypto'
 import type net from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { Filter, RequestContext, RequestInfo, LogPort, Outcome, ResponseHead, Verdict } from './core/chain/types.js'
-import { runRequestFilters, runResponseHead, collectTransforms, runComplete, chainNeedsResponseHooks } from './core/chain/runner.js'
+import { runRequestFilters, runResponseHead, collectTransforms, runComplete } from './core/chain/runner.js'
 import { ChaperoneError, ERRORS, type ErrorCode } from './core/errors.js'
 import { errorReply } from './core/reply.js'
-import { stripHopByHop, rawHeaderValue, appendForwardedFor } from './core/http/hop-by-hop.js'
+import { stripHopByHop, rawHeaderValue, addForwardingHeaders } from './core/http/hop-by-hop.js'
 import { acceptRequestId } from './core/http/request-id.js'
 import { routeLabel } from './core/http/route-label.js'
 import { isWebSocketUpgrade, serializeRequestHead, upgradeRequestHeaders } from './core/http/upgrade.js'
@@ -21,6 +21,7 @@ export interface ActiveSnapshot {
   readonly version: number
   readonly digest: string
   readonly chain: readonly Filter[]
+  readonly responseHooks: boolean
 }
 
 export interface ProxyServerOptions {
@@ -45,11 +46,9 @@ export interface ProxyServer {
   readonly server: http.Server
   /** Stops accepting, lets in-flight exchanges finish for up to `timeoutMs`, then cuts the rest. */
   drain(timeoutMs: number): Promise<{ cut: number }>
-  inflight(): number
 }
 
-// Headers Chaperone sets itself, after hop-by-hop stripping, so that a client cannot remove them
-// by naming them in `Connection:`. X-Forwarded-For is appended to rather than replaced.
+// A client's copy is dropped: Chaperone sets its own (see addForwardingHeaders).
 const OWN_REQUEST_HEADERS = new Set(['x-request-id'])
 const OWN_RESPONSE_HEADERS = new Set(['x-request-id'])
 
@@ -94,10 +93,7 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
     if (draining) return refuse('shutting_down')
     const tunnel = (ctx?: RequestContext) => {
       let outcome: Outcome = { kind: 'completed', status: 101 }
-      const headers = upgradeRequestHeaders(raw, OWN_REQUEST_HEADERS)
-      appendForwardedFor(headers, socket.remoteAddress ?? '')
-      if (rawHeaderValue(headers, 'x-forwarded-proto') === undefined) headers.push('x-forwarded-proto', 'http')
-      headers.push('x-request-id', requestId)
+      const headers = addForwardingHeaders(upgradeRequestHeaders(raw, OWN_REQUEST_HEADERS), socket.remoteAddress ?? '', requestId)
       active++
       metrics.inflight(1)
       metrics.tunnel(1)
@@ -120,13 +116,8 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
     // A WebSocket handshake is authorized and limited like any request; its messages are not
     // filtered (the tunnel carries bytes untouched).
     if (snapshot.chain.length === 0) return tunnel()
-    const ctx: RequestContext = {
-      id: requestId,
-      snapshot,
-      request: { method: 'GET', url: req.url ?? '/', path: pathOnly(req.url), headers: req.headers, remoteAddress: socket.remoteAddress ?? '', protocol: 'http' },
-      log: log.child({ requestId, policyVersion: snapshot.version }),
-      state: new Map(),
-    }
+    const childLog = log.child({ requestId, policyVersion: snapshot.version })
+    const ctx = requestContext(req, requestId, snapshot, () => childLog)
     runRequestFilters(snapshot.chain, ctx).then(
       (v) => {
         if (socket.destroyed) return
@@ -214,18 +205,9 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
       return fail('body_too_large', { connection: 'close' }, `content-length ${declared} > ${limits.maxRequestBodyBytes}`)
     }
 
-    const chain = snapshot.chain
+    const { chain, responseHooks } = snapshot
     if (chain.length > 0) {
-      const info: RequestInfo = {
-        method: req.method ?? 'GET',
-        url: req.url ?? '/',
-        path: pathOnly(req.url),
-        headers: req.headers,
-        remoteAddress: req.socket.remoteAddress ?? '',
-        protocol: 'http',
-      }
-      ctx = { id: requestId, snapshot, request: info, get log() { return ctxLog() }, state: new Map() }
-      const c = ctx
+      const c = (ctx = requestContext(req, requestId, snapshot, ctxLog))
       runRequestFilters(chain, c).then(
         (v) => (v.kind === 'continue' ? forward(c) : answerLocally(v)),
         (err: unknown) => {
@@ -248,11 +230,7 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
 
     function forward(c: RequestContext | undefined): void {
       if (res.destroyed) return
-      const headers = stripHopByHop(raw, OWN_REQUEST_HEADERS)
-      appendForwardedFor(headers, req.socket.remoteAddress ?? '')
-      // A mesh sidecar that terminated TLS has already said so; only fill in what is missing.
-      if (rawHeaderValue(headers, 'x-forwarded-proto') === undefined) headers.push('x-forwarded-proto', 'http')
-      headers.push('x-request-id', requestId)
+      const headers = addForwardingHeaders(stripHopByHop(raw, OWN_REQUEST_HEADERS), req.socket.remoteAddress ?? '', requestId)
 
       const hasBody = declared !== undefined ? declared !== '0' : rawHeaderValue(raw, 'transfer-encoding') !== undefined
       // A declared length is already within the limit (checked above) and enforced by Node's
@@ -261,7 +239,7 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
 
       function exchange(body: NodeJS.ReadableStream | AsyncIterable<Buffer> | null): void {
         if (res.destroyed) return
-        const needsHooks = c !== undefined && chainNeedsResponseHooks(chain)
+        const needsHooks = c !== undefined && responseHooks
         let pipeline: BodyPipeline | undefined
         let jsonOut: { head: ResponseHead; parts: Uint8Array[] } | undefined
         let resumeUpstream: () => void = () => {}
@@ -377,7 +355,6 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
 
   return {
     server,
-    inflight: () => active,
     drain(timeoutMs: number) {
       draining = true
       server.close()
@@ -398,6 +375,27 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
         idleWaiters.push(done)
       })
     },
+  }
+}
+
+/** What the filters see of a request; the logger is resolved lazily, on first use. */
+function requestContext(req: http.IncomingMessage, requestId: string, snapshot: ActiveSnapshot, log: () => LogPort): RequestContext {
+  const request: RequestInfo = {
+    method: req.method ?? 'GET',
+    url: req.url ?? '/',
+    path: pathOnly(req.url),
+    headers: req.headers,
+    remoteAddress: req.socket.remoteAddress ?? '',
+    protocol: 'http',
+  }
+  return {
+    id: requestId,
+    snapshot,
+    request,
+    get log() {
+      return log()
+    },
+    state: new Map(),
   }
 }
 

@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { request } from 'undici'
 import { startDemoChatbot } from '../src/demo/chatbot.js'
 import { tmpConfigDir, PASS_THROUGH_POLICY } from './helpers/chaperone.js'
+import { eventually } from './helpers/eventually.js'
 
 // These run the built CLI (npm test builds first) as a real process, so signals are real.
 const CLI = fileURLToPath(new URL('../dist/cli.js', import.meta.url))
@@ -114,8 +115,7 @@ t.test('SIGTERM: a stream longer than the drain timeout is cut and the process s
   child.kill('SIGTERM')
   await t.rejects((async () => { for (let r = await it.next(); !r.done; r = await it.next()); })(), 'the stream is cut at the drain timeout')
   t.equal(await exited, 0)
-  const deadline = Date.now() + 5000
-  while (bot.stats().streamsAborted === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10))
+  await eventually(() => bot.stats().streamsAborted > 0)
   t.equal(bot.stats().streamsAborted, 1, 'the upstream stream was aborted too')
 })
 

@@ -9,6 +9,7 @@ import { extractDeltas, rebuildEvent } from '../src/core/formats/openai-chat.js'
 import type { FilterFactory } from '../src/core/chain/types.js'
 import { createKubeletVolume, updateKubeletVolume } from './helpers/kubelet.js'
 import { startStack } from './helpers/chaperone.js'
+import { eventually } from './helpers/eventually.js'
 
 /**
  * A filter that exists only in this test: it tags every streamed content delta, every JSON
@@ -51,12 +52,8 @@ spec:
 
 const chatBody = (stream: boolean) => JSON.stringify({ model: 'demo', stream, messages: [{ role: 'user', content: 'hello' }] })
 
-async function waitFor(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 10))
-  }
+async function waitFor(cond: () => boolean, what: string): Promise<void> {
+  if (!(await eventually(cond))) throw new Error(`timed out waiting for ${what}`)
 }
 
 async function streamedDeltas(body: AsyncIterable<Buffer>): Promise<string[]> {

@@ -9,10 +9,16 @@ import { Readable } from 'node:stream'
 import { startStack } from './helpers/chaperone.js'
 import { rawRequest } from './helpers/raw-http.js'
 import type { EchoReply } from '../src/demo/echo.js'
+import { eventually } from './helpers/eventually.js'
+import type { ProcessConfig } from '../src/core/config/process-schema.js'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 type Echo = EchoReply
+
+function withTimeout(key: keyof ProcessConfig['upstream']['timeouts'], ms: number) {
+  return (c: ProcessConfig): ProcessConfig => ({ ...c, upstream: { ...c.upstream, timeouts: { ...c.upstream.timeouts, [key]: ms } } })
+}
 
 function headerValues(pairs: [string, string][], name: string): string[] {
   return pairs.filter(([k]) => k.toLowerCase() === name).map(([, v]) => v)
@@ -176,30 +182,23 @@ t.test('upstream failures map to catalogue errors', async (t) => {
     t.match(metrics, /chaperone_upstream_errors_total\{code="upstream_unavailable"\} 1/)
   })
 
-  t.test('504 when the upstream does not send headers in time', async (t) => {
-    const stack = await startStack({
-      adjust: (c) => ({ ...c, upstream: { ...c.upstream, timeouts: { ...c.upstream.timeouts, headersMs: 150 } } }),
+  for (const [key, when] of [
+    ['headersMs', 'the upstream does not send headers in time'],
+    ['totalMs', 'the whole exchange exceeds the total timeout'],
+  ] as const) {
+    t.test(`504 when ${when}`, async (t) => {
+      const stack = await startStack({ adjust: withTimeout(key, 150) })
+      t.teardown(() => stack.close())
+      const res = await request(`${stack.chaperone.proxyUrl}/echo`, { headers: { 'x-demo-delay-headers-ms': '3000' } })
+      t.equal(res.statusCode, 504)
+      t.match(await res.body.json(), { error: { code: 'upstream_timeout' } })
     })
-    t.teardown(() => stack.close())
-    const res = await request(`${stack.chaperone.proxyUrl}/echo`, { headers: { 'x-demo-delay-headers-ms': '3000' } })
-    t.equal(res.statusCode, 504)
-    t.match(await res.body.json(), { error: { code: 'upstream_timeout' } })
-  })
-
-  t.test('504 when the whole exchange exceeds the total timeout', async (t) => {
-    const stack = await startStack({
-      adjust: (c) => ({ ...c, upstream: { ...c.upstream, timeouts: { ...c.upstream.timeouts, totalMs: 150 } } }),
-    })
-    t.teardown(() => stack.close())
-    const res = await request(`${stack.chaperone.proxyUrl}/echo`, { headers: { 'x-demo-delay-headers-ms': '3000' } })
-    t.equal(res.statusCode, 504)
-    t.match(await res.body.json(), { error: { code: 'upstream_timeout' } })
-  })
+  }
 
   t.test('a stream that goes idle is cut, not ended cleanly', async (t) => {
     const stack = await startStack({
       paceMs: 1000,
-      adjust: (c) => ({ ...c, upstream: { ...c.upstream, timeouts: { ...c.upstream.timeouts, idleMs: 150 } } }),
+      adjust: withTimeout('idleMs', 150),
     })
     t.teardown(() => stack.close())
     const res = await request(`${stack.chaperone.proxyUrl}/v1/chat/completions`, {
@@ -223,8 +222,7 @@ t.test('a client that disconnects aborts the upstream stream', async (t) => {
   t.equal(stack.bot.stats().activeStreams, 1, 'the upstream is streaming')
   const cutAt = performance.now()
   sock.destroy()
-  const deadline = cutAt + 5000
-  while (stack.bot.stats().activeStreams > 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 2))
+  await eventually(() => stack.bot.stats().activeStreams === 0, 5000, 2)
   const tookMs = performance.now() - cutAt
   t.equal(stack.bot.stats().activeStreams, 0, 'the upstream stream was aborted')
   t.equal(stack.bot.stats().streamsAborted, 1)

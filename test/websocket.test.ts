@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net'
 import { request } from 'undici'
 import { z } from 'zod'
 import { startStack } from './helpers/chaperone.js'
+import { eventually } from './helpers/eventually.js'
 import { CONTINUE, refuse, type FilterFactory } from '../src/core/chain/types.js'
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ=='
@@ -51,17 +52,23 @@ function readUntil(s: net.Socket, pred: (text: string) => boolean): Promise<stri
   })
 }
 
+/** A WebSocket upstream and a Chaperone in front of it, both torn down with the test. */
+async function wsStack(t: { teardown(fn: () => Promise<void>): void }, opts: Omit<NonNullable<Parameters<typeof startStack>[0]>, 'upstream'> = {}) {
+  const up = await wsUpstream()
+  const stack = await startStack({ ...opts, upstream: up.url })
+  t.teardown(async () => {
+    await stack.close()
+    await up.close()
+  })
+  return { up, stack }
+}
+
 const handshake = (extra = '') =>
   `GET /v1/realtime?model=x HTTP/1.1\r\nHost: chat.local\r\nUpgrade: websocket\r\nConnection: keep-alive, Upgrade, X-Secret\r\nX-Secret: s\r\n` +
   `Sec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\nX-Forwarded-For: 10.9.9.9\r\n${extra}\r\n`
 
 t.test('a WebSocket upgrade is tunnelled byte for byte', async (t) => {
-  const up = await wsUpstream()
-  const stack = await startStack({ upstream: up.url })
-  t.teardown(async () => {
-    await stack.close()
-    await up.close()
-  })
+  const { up, stack } = await wsStack(t)
   const s = await connect(stack.chaperone.proxyUrl)
   // Bytes that follow the head in the same write must reach the upstream too.
   const frame = Buffer.from([0x81, 0x85, 1, 2, 3, 4, 0x69, 0x67, 0x6f, 0x68, 0x6e])
@@ -90,18 +97,12 @@ t.test('a WebSocket upgrade is tunnelled byte for byte', async (t) => {
   t.match(metrics, /chaperone_websocket_tunnels 1/)
 
   s.destroy()
-  const deadline = Date.now() + 5000
-  while (up.sockets.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
+  await eventually(() => up.sockets.size === 0)
   t.equal(up.sockets.size, 0, 'closing the client closes the upstream side')
 })
 
 t.test('other upgrades are refused; a dead upstream gets 502', async (t) => {
-  const up = await wsUpstream()
-  const stack = await startStack({ upstream: up.url })
-  t.teardown(async () => {
-    await stack.close()
-    await up.close()
-  })
+  const { up, stack } = await wsStack(t)
   const h2c = await connect(stack.chaperone.proxyUrl)
   h2c.write('GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAoAAAAAIAAAAA\r\n\r\n')
   t.match(await readUntil(h2c, (x) => x.includes('}')), /^HTTP\/1\.1 501 [\s\S]*"code":"upgrade_refused"/)
@@ -136,11 +137,11 @@ t.test('draining waits for open tunnels up to the drain timeout, then cuts them'
   const result = await stack.chaperone.stop()
   t.equal(result.cut, 1, 'the open tunnel was cut at the timeout')
   await closed
-  t.ok(s.destroyed)
+  await eventually(() => up.sockets.size === 0)
+  t.equal(up.sockets.size, 0, 'and its upstream side is closed too')
 })
 
 t.test('the handshake runs the request filters: a refusal never reaches the upstream', async (t) => {
-  const up = await wsUpstream()
   const completed: string[] = []
   const gate: FilterFactory<{ header: string }> = {
     name: 'gate',
@@ -151,14 +152,9 @@ t.test('the handshake runs the request filters: a refusal never reaches the upst
       onComplete: (_ctx, outcome) => void completed.push(outcome.kind),
     }),
   }
-  const stack = await startStack({
-    upstream: up.url,
+  const { up, stack } = await wsStack(t, {
     factories: [gate],
     files: { 'p.yaml': 'apiVersion: chaperone.dev/v1\nkind: Policy\nmetadata: { name: p }\nspec:\n  gate: { header: x-deny }\n' },
-  })
-  t.teardown(async () => {
-    await stack.close()
-    await up.close()
   })
   const denied = await connect(stack.chaperone.proxyUrl)
   denied.write(handshake('X-Deny: 1\r\n'))
@@ -169,7 +165,6 @@ t.test('the handshake runs the request filters: a refusal never reaches the upst
   allowed.write(handshake())
   t.match(await readUntil(allowed, (x) => x.includes('\r\n\r\n')), /^HTTP\/1\.1 101 /)
   allowed.destroy()
-  const deadline = Date.now() + 5000
-  while (completed.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5))
+  await eventually(() => completed.length === 2)
   t.same(completed, ['refused', 'completed'], 'onComplete runs for both')
 })

@@ -34,7 +34,3 @@ export class ChaperoneError extends Error {
     return ERRORS[this.code].status
   }
 }
-
-export function isErrorCode(code: string): code is ErrorCode {
-  return Object.prototype.hasOwnProperty.call(ERRORS, code)
-}

@@ -25,7 +25,7 @@ export class Metrics {
   readonly #lastReloadOk = new client.Gauge({ name: 'chaperone_config_last_reload_successful', help: '1 when the last reload attempt succeeded or changed nothing, 0 when it failed and an older policy is active.', registers: [this.registry] })
   readonly #policyInfo = new client.Gauge({ name: 'chaperone_policy_info', help: 'The active policy snapshot (value is always 1).', labelNames: ['version', 'digest'], registers: [this.registry] })
 
-  readonly #requestChildren = new Map<string, client.Counter.Internal>()
+  readonly #requestChildren = new Map<string, Map<number, client.Counter.Internal>>()
   readonly #durationChildren = new Map<string, client.Histogram.Internal<'route'>>()
 
   constructor() {
@@ -40,9 +40,10 @@ export class Metrics {
   }
 
   request(route: string, status: number, seconds: number): void {
-    const key = route + ' ' + status
-    let c = this.#requestChildren.get(key)
-    if (!c) this.#requestChildren.set(key, (c = this.#requests.labels(route, String(status))))
+    let byStatus = this.#requestChildren.get(route)
+    if (!byStatus) this.#requestChildren.set(route, (byStatus = new Map()))
+    let c = byStatus.get(status)
+    if (!c) byStatus.set(status, (c = this.#requests.labels(route, String(status))))
     c.inc()
     let h = this.#durationChildren.get(route)
     if (!h) this.#durationChildren.set(route, (h = this.#duration.labels(route)))

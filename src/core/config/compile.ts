@@ -9,6 +9,7 @@
  *  4. compile each section with its factory, in registry order.
  */
 import type { Filter, FilterFactory } from '../chain/types.js'
+import { chainNeedsResponseHooks } from '../chain/runner.js'
 import { digestFiles, sha256Hex, type NamedContent } from './digest.js'
 import { ConfigCompileError, formatPath, type ConfigError, type PathSegment } from './errors.js'
 import { issueEntries, issuesToErrors } from './issues.js'
@@ -62,6 +63,7 @@ export function compilePolicies(files: readonly NamedContent[], factories: reado
     policies: loaded.names,
     spec,
     chain: Object.freeze(chain),
+    responseHooks: chainNeedsResponseHooks(chain),
   }
   deepFreeze(snapshot.files)
   deepFreeze(snapshot.policies)

@@ -24,6 +24,8 @@ export interface PolicySnapshot {
   readonly spec: Readonly<Record<string, unknown>>
   /** Filters in registry order; only those whose section is present. Empty means pass-through. */
   readonly chain: readonly Filter[]
+  /** Some filter has a response hook or transform: decided here, once, not per request. */
+  readonly responseHooks: boolean
 }
 
 /**

@@ -62,6 +62,18 @@ export function rawHeaderValue(raw: readonly string[], lowerName: string): strin
 }
 
 /**
+ * Adds the headers Chaperone owns to a stripped header list, after stripping so that a client
+ * cannot remove them through `Connection:`. X-Forwarded-Proto set by an earlier hop (a mesh
+ * sidecar that terminated TLS) is kept; only a missing one is filled in.
+ */
+export function addForwardingHeaders(headers: string[], peer: string, requestId: string): string[] {
+  appendForwardedFor(headers, peer)
+  if (rawHeaderValue(headers, 'x-forwarded-proto') === undefined) headers.push('x-forwarded-proto', 'http')
+  headers.push('x-request-id', requestId)
+  return headers
+}
+
+/**
  * Folds every X-Forwarded-For the client sent (and that survived stripping) into one header
  * and appends the peer, so the chatbot sees a single, ordered chain ending in the real socket.
  */

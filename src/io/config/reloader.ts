@@ -34,7 +34,7 @@ export interface ConfigReloaderOptions {
   readonly onResult?: (result: ReloadResult) => void
   readonly now?: () => Date
   readonly readLimits?: ReadLimits
-  /** Warn about subPath mounts on the first reload (default false: startup may call findSubPathMountsOnHost itself). */
+  /** Warn about subPath mounts on the first reload (main turns it on; off by default so unit tests stay off the host's mount table). */
   readonly detectSubPath?: boolean
 }
 

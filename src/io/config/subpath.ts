@@ -44,12 +44,6 @@ export async function detectSubPathMounts(dir: string, names: readonly string[],
   return findSubPathMounts(text, [...byPath.keys()]).map((p) => byPath.get(p)!)
 }
 
-/** The YAML files of a config directory that are subPath mounts, by name. */
-export async function findSubPathMountsOnHost(dir: string, mountinfoPath?: string): Promise<string[]> {
-  const names = await fs.readdir(dir).catch(() => [] as string[])
-  return detectSubPathMounts(dir, names.filter((n) => !n.startsWith('.') && /\.ya?ml$/.test(n)), mountinfoPath)
-}
-
 export async function warnSubPathMounts(dir: string, names: readonly string[], log: LogPort): Promise<string[]> {
   const mounted = await detectSubPathMounts(dir, names)
   for (const file of mounted) log.warn({ file, dir }, `${file}: ${SUBPATH_WARNING}`)

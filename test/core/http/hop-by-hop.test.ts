@@ -1,5 +1,5 @@
 import t from 'tap'
-import { stripHopByHop, appendForwardedFor, connectionTokens, rawHeaderValue } from '../../../src/core/http/hop-by-hop.js'
+import { stripHopByHop, appendForwardedFor, addForwardingHeaders, connectionTokens, rawHeaderValue } from '../../../src/core/http/hop-by-hop.js'
 import { acceptRequestId } from '../../../src/core/http/request-id.js'
 import { routeLabel } from '../../../src/core/http/route-label.js'
 
@@ -32,6 +32,13 @@ t.test('X-Forwarded-For is folded into one header with the peer appended', async
   const none: string[] = []
   appendForwardedFor(none, '::1')
   t.same(none, ['x-forwarded-for', '::1'])
+})
+
+t.test('forwarding headers: XFF appended, an earlier hop XFP kept, a missing one filled in, our request id last', async (t) => {
+  t.same(addForwardingHeaders(['X-Forwarded-Proto', 'https', 'X-Forwarded-For', '1.1.1.1'], '127.0.0.1', 'r1'), [
+    'X-Forwarded-Proto', 'https', 'x-forwarded-for', '1.1.1.1, 127.0.0.1', 'x-request-id', 'r1',
+  ])
+  t.same(addForwardingHeaders([], '::1', 'r2'), ['x-forwarded-for', '::1', 'x-forwarded-proto', 'http', 'x-request-id', 'r2'])
 })
 
 t.test('client request ids are reused only when short and printable', async (t) => {

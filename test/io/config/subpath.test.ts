@@ -2,7 +2,7 @@ import t from 'tap'
 import { promises as fs } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { detectSubPathMounts, findSubPathMounts, findSubPathMountsOnHost } from '../../../src/io/config/subpath.js'
+import { detectSubPathMounts, findSubPathMounts } from '../../../src/io/config/subpath.js'
 
 // A pod with the whole ConfigMap at /etc/chaperone and one key bind-mounted with subPath,
 // including a directory whose name has a space (escaped as \040 by the kernel).
@@ -31,15 +31,4 @@ t.test('detectSubPathMounts maps back to file names and tolerates a missing moun
   await fs.writeFile(fake, `1 0 0:1 / ${real.replaceAll(' ', '\\040')}/p.yaml rw - tmpfs tmpfs rw\n`)
   t.same(await detectSubPathMounts(dir, ['p.yaml', 'q.yaml'], fake), ['p.yaml'])
   t.same(await detectSubPathMounts(dir, ['p.yaml'], path.join(dir, 'absent')), [])
-})
-
-t.test('findSubPathMountsOnHost checks the YAML files of the directory', async (t) => {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'chaperone-subpath-'))
-  t.teardown(() => fs.rm(dir, { recursive: true, force: true }))
-  const real = await fs.realpath(dir)
-  for (const f of ['a.yaml', 'b.yaml', 'notes.txt']) await fs.writeFile(path.join(dir, f), '')
-  const fake = path.join(dir, '.mountinfo')
-  await fs.writeFile(fake, [`1 0 0:1 / ${real}/b.yaml rw - tmpfs tmpfs rw`, `2 0 0:1 / ${real}/notes.txt rw - tmpfs tmpfs rw`, ''].join('\n'))
-  t.same(await findSubPathMountsOnHost(dir, fake), ['b.yaml'])
-  t.same(await findSubPathMountsOnHost(path.join(dir, 'absent'), fake), [])
 })
