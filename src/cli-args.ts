@@ -5,10 +5,21 @@ export type Command =
   | { name: 'demo'; configDir: string; paceMs?: number }
   | { name: 'validate'; configDir: string }
   | { name: 'schema'; process: boolean }
+  | { name: 'check'; configDir: string; input: CheckInput; json: boolean }
   | { name: 'help'; text: string }
   | { name: 'error'; text: string }
 
 export const DEFAULT_CONFIG_DIR = 'config'
+
+/** What `chaperone check` sends to the preview: the body of POST /admin/moderation/check. */
+export interface CheckInput {
+  text?: string
+  textFile?: string
+  direction: 'request' | 'response'
+  principal: { roles: string[]; region?: string; tier?: string; tenant?: string; subject?: string }
+  request: { path?: string; model?: string }
+  time?: string
+}
 
 const TOP_HELP = `Usage: chaperone <command> [options]
 
@@ -16,6 +27,7 @@ Commands:
   serve      Run the proxy in front of a chatbot
   demo       Run the proxy in front of the built-in demo chatbot (what \`npm start\` runs)
   validate   Check a config directory; prints file:path: message lines, exits 1 on any error
+  check      Run text through the moderation rules of a config directory and show every match
   schema     Print the JSON Schemas of policy files and chaperone.yaml
 
 Run \`chaperone <command> --help\` for the options of a command.
@@ -50,6 +62,27 @@ Loads and compiles every file of DIR (default: $CHAPERONE_CONFIG or ./config) ex
 reload would. Prints one \`file:path: message\` line per problem and exits 1 if there is any.
 
   -h, --help   Show this help
+`
+
+const CHECK_HELP = `Usage: chaperone check [--config DIR] (--text TEXT | --file PATH) [options]
+
+Runs TEXT through the moderation rules of DIR exactly as the proxy would (same normalizer,
+matchers and conditions) and prints every rule that matched, with spans, action, shadow flag,
+and the original and normalized excerpts. Nothing is activated. Exits 0 when the text would be
+allowed or only flagged, 3 when it would be redacted, 4 when blocked, 1 on a config error.
+
+  --config DIR        Config directory                  default $CHAPERONE_CONFIG or ./config
+  --text TEXT         The text to check
+  --file PATH         Read the text from a file ("-" for stdin)
+  --direction D       request | response                default response
+  --region R          principal.region                  --tier T     principal.tier
+  --role R            principal.roles (repeatable)      --tenant T   principal.tenant
+  --subject S         principal.subject
+  --path P            request.path                      default /v1/chat/completions
+  --model M           request.model
+  --time ISO          Evaluate time-of-day conditions at this instant (default: now)
+  --json              Print the full result as JSON
+  -h, --help          Show this help
 `
 
 const SCHEMA_HELP = `Usage: chaperone schema [--process]
@@ -103,6 +136,47 @@ export function parseCommand(argv: readonly string[], env: Readonly<Record<strin
         if (values.help) return { name: 'help', text: VALIDATE_HELP }
         if (positionals.length > 1) return { name: 'error', text: 'validate takes one directory\n' + VALIDATE_HELP }
         return { name: 'validate', configDir: positionals[0] ?? configDefault }
+      }
+      case 'check': {
+        const { values } = parseArgs({
+          args: rest as string[],
+          options: {
+            config: { type: 'string' },
+            text: { type: 'string' },
+            file: { type: 'string' },
+            direction: { type: 'string' },
+            region: { type: 'string' },
+            tier: { type: 'string' },
+            tenant: { type: 'string' },
+            subject: { type: 'string' },
+            role: { type: 'string', multiple: true },
+            path: { type: 'string' },
+            model: { type: 'string' },
+            time: { type: 'string' },
+            json: { type: 'boolean' },
+            help: { type: 'boolean', short: 'h' },
+          },
+          strict: true,
+        })
+        if (values.help) return { name: 'help', text: CHECK_HELP }
+        if ((values.text === undefined) === (values.file === undefined)) return { name: 'error', text: 'check needs exactly one of --text and --file\n' + CHECK_HELP }
+        const direction = values.direction ?? 'response'
+        if (direction !== 'request' && direction !== 'response') return { name: 'error', text: '--direction is request or response\n' + CHECK_HELP }
+        const input: CheckInput = {
+          direction,
+          principal: {
+            roles: values.role ?? [],
+            ...(values.region !== undefined && { region: values.region }),
+            ...(values.tier !== undefined && { tier: values.tier }),
+            ...(values.tenant !== undefined && { tenant: values.tenant }),
+            ...(values.subject !== undefined && { subject: values.subject }),
+          },
+          request: { ...(values.path !== undefined && { path: values.path }), ...(values.model !== undefined && { model: values.model }) },
+          ...(values.time !== undefined && { time: values.time }),
+          ...(values.text !== undefined && { text: values.text }),
+          ...(values.file !== undefined && { textFile: values.file }),
+        }
+        return { name: 'check', configDir: values.config ?? configDefault, input, json: values.json === true }
       }
       case 'schema': {
         const { values } = parseArgs({ args: rest as string[], options: { help: { type: 'boolean', short: 'h' }, process: { type: 'boolean' } }, strict: true })

@@ -3,6 +3,7 @@ import { parseCommand } from './cli-args.js'
 import { startChaperone, installSignalHandlers, StartupError } from './main.js'
 import { validateConfigDir } from './io/config/validate.js'
 import { exportJsonSchemas } from './core/config/json-schema.js'
+import { checkText, renderPreview } from './io/config/check.js'
 
 async function run(): Promise<number> {
   const cmd = parseCommand(process.argv.slice(2), process.env)
@@ -23,6 +24,19 @@ async function run(): Promise<number> {
       for (const l of lines) process.stdout.write(l + '\n')
       if (lines.length === 0) process.stdout.write(`${cmd.configDir}: ok\n`)
       return lines.length === 0 ? 0 : 1
+    }
+    case 'check': {
+      const out = await checkText(cmd.configDir, cmd.input)
+      if (!out.ok) {
+        for (const l of out.errors) process.stderr.write(l + '\n')
+        return 1
+      }
+      if (!out.result) {
+        process.stderr.write(`${cmd.configDir}: no moderation rules\n`)
+        return 1
+      }
+      process.stdout.write(cmd.json ? JSON.stringify(out.result, null, 2) + '\n' : renderPreview(out.result))
+      return out.result.decision === 'block' ? 4 : out.result.decision === 'redact' ? 3 : 0
     }
     case 'serve': {
       const overrides = { ...(cmd.listen && { listen: cmd.listen }), ...(cmd.upstream && { upstream: cmd.upstream }), ...(cmd.admin && { admin: cmd.admin }) }

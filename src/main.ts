@@ -17,6 +17,8 @@ import { createLogger, type Logger } from './io/logger.js'
 import { Metrics } from './io/metrics.js'
 import { Upstream } from './io/upstream.js'
 import { createProxyServer, type ProxyServer } from './server.js'
+import { runCheck } from './core/filters/moderation/check.js'
+import type { Classifier, Ports } from './core/ports.js'
 
 export interface Overrides {
   listen?: string
@@ -34,6 +36,10 @@ export interface StartOptions {
   factories?: readonly FilterFactory[]
   /** Replaces chaperone.yaml values after overrides (tests use it to shorten timeouts). */
   adjust?: (c: ProcessConfig) => ProcessConfig
+  /** Classifiers moderation rules can name; the ONNX adapter plugs in here. */
+  classifiers?: ReadonlyMap<string, Classifier>
+  /** Wall clock for time-of-day conditions (tests pin it). */
+  now?: () => Date
 }
 
 export interface Running {
@@ -87,10 +93,12 @@ export async function startChaperone(opts: StartOptions): Promise<Running> {
   const store = new SnapshotStore()
   const upstream = new Upstream({ url: config.upstream.url, connections: config.upstream.connections, timeouts: config.upstream.timeouts })
 
+  const ports: Ports = { moderationMetrics: metrics.moderation, ...(opts.classifiers ? { classifiers: opts.classifiers } : {}), ...(opts.now ? { now: opts.now } : {}) }
+  const factories = opts.factories ?? FILTER_FACTORIES
   const reloader = new ConfigReloader({
     dir: opts.configDir,
-    factories: opts.factories ?? FILTER_FACTORIES,
-    ports: {},
+    factories,
+    ports,
     store,
     log,
     detectSubPath: true,
@@ -130,6 +138,12 @@ export async function startChaperone(opts: StartOptions): Promise<Running> {
     ready: () => store.current() !== undefined && !stopping,
     configStatus: () => configStatus(store),
     reload: (reason) => reloader.reload(reason),
+    moderationCheck: async (body) => {
+      const out = await runCheck(body, store.current()?.chain, factories, ports)
+      if (!out.ok) return { status: out.status, body: { error: 'bad_request', errors: out.errors } }
+      if (!out.result) return { status: 404, body: { error: 'not_found', message: `the ${out.source} policy has no moderation rules` } }
+      return { status: 200, body: { policy: out.source, ...(out.source === 'active' ? { version: store.current()?.version } : {}), ...out.result } }
+    },
   })
 
   let stopping = false

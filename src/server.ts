@@ -2,7 +2,8 @@ import http from 'node:http'
 import { randomUUID } from 'node:crypto'
 import type net from 'node:net'
 import type { Duplex } from 'node:stream'
-import type { Filter, RequestContext, RequestInfo, LogPort, Outcome, ResponseHead, Verdict } from './core/chain/types.js'
+import type { Filter, RequestBody, RequestContext, RequestInfo, LogPort, Outcome, ResponseHead, Verdict } from './core/chain/types.js'
+import { bufferedBody, withContentLength } from './core/http/request-body.js'
 import { runRequestFilters, runResponseHead, collectTransforms, runComplete } from './core/chain/runner.js'
 import { ChaperoneError, ERRORS, type ErrorCode } from './core/errors.js'
 import { errorReply } from './core/reply.js'
@@ -22,6 +23,8 @@ export interface ActiveSnapshot {
   readonly digest: string
   readonly chain: readonly Filter[]
   readonly responseHooks: boolean
+  /** Some filter reads the request body, so bodies are read whole (bounded) before the chain. */
+  readonly requestBody?: boolean
 }
 
 export interface ProxyServerOptions {
@@ -206,13 +209,26 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
     }
 
     const { chain, responseHooks } = snapshot
+    const hasBody = declared !== undefined ? declared !== '0' : rawHeaderValue(raw, 'transfer-encoding') !== undefined
     if (chain.length > 0) {
-      const c = (ctx = requestContext(req, requestId, snapshot, ctxLog))
-      runRequestFilters(chain, c).then(
-        (v) => (v.kind === 'continue' ? forward(c) : answerLocally(v)),
+      const filter = (body: RequestBody | undefined) => {
+        const c = (ctx = requestContext(req, requestId, snapshot, ctxLog, body))
+        runRequestFilters(chain, c).then(
+          (v) => (v.kind === 'continue' ? forward(c) : answerLocally(v)),
+          (err: unknown) => {
+            ctxLog().error({ err }, 'filter failed')
+            fail('internal_error')
+          },
+        )
+      }
+      if (!snapshot.requestBody || !hasBody) return filter(undefined)
+      readBody(req, limits.maxRequestBodyBytes).then(
+        (bytes) => filter(bufferedBody(bytes, rawHeaderValue(raw, 'content-type'), rawHeaderValue(raw, 'content-encoding'))),
         (err: unknown) => {
-          ctxLog().error({ err }, 'filter failed')
-          fail('internal_error')
+          if (err instanceof ChaperoneError && err.code === 'body_too_large') return fail('body_too_large', { connection: 'close' }, err.message)
+          // The client went away or sent a broken body; there is nobody to answer.
+          ctxLog().info({ detail: String(err) }, 'request body not received')
+          if (!res.destroyed) fail('bad_request', { connection: 'close' })
         },
       )
       return
@@ -230,20 +246,35 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
 
     function forward(c: RequestContext | undefined): void {
       if (res.destroyed) return
-      const headers = addForwardingHeaders(stripHopByHop(raw, OWN_REQUEST_HEADERS), req.socket.remoteAddress ?? '', requestId)
+      const stripped = stripHopByHop(raw, OWN_REQUEST_HEADERS)
+      const buffered = c?.body
+      const headers = addForwardingHeaders(buffered ? withContentLength(stripped, buffered.outgoing.byteLength) : stripped, req.socket.remoteAddress ?? '', requestId)
 
-      const hasBody = declared !== undefined ? declared !== '0' : rawHeaderValue(raw, 'transfer-encoding') !== undefined
       // A declared length is already within the limit (checked above) and enforced by Node's
       // parser, so the request stream itself goes upstream; only a chunked body is counted.
-      exchange(!hasBody ? null : declared !== undefined ? req : limitBody(req, limits.maxRequestBodyBytes, bodyState))
+      if (buffered) exchange(buffered.outgoing)
+      else exchange(!hasBody ? null : declared !== undefined ? req : limitBody(req, limits.maxRequestBodyBytes, bodyState))
 
-      function exchange(body: NodeJS.ReadableStream | AsyncIterable<Buffer> | null): void {
+      function exchange(body: Uint8Array | NodeJS.ReadableStream | AsyncIterable<Buffer> | null): void {
         if (res.destroyed) return
         const needsHooks = c !== undefined && responseHooks
         let pipeline: BodyPipeline | undefined
         let jsonOut: { head: ResponseHead; parts: Uint8Array[] } | undefined
         let resumeUpstream: () => void = () => {}
         let waitingForDrain = false
+        let cut = false
+        let finished = false
+
+        const finishBody = (): void => {
+          if (finished || res.destroyed) return
+          finished = true
+          if (!jsonOut) return void res.end()
+          const bytes = Buffer.concat(jsonOut.parts)
+          jsonOut.head.headers['content-length'] = String(bytes.byteLength)
+          status = jsonOut.head.status
+          res.writeHead(status, flatHeaders(jsonOut.head.headers))
+          res.end(bytes)
+        }
 
         const write = (chunk: Uint8Array): boolean => {
           if (res.write(chunk)) return true
@@ -284,10 +315,22 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
               }
               const transforms = collectTransforms(chain, c, head)
               if (transforms.length > 0) {
-                const p = createBodyPipeline(head, transforms, limits, (bytes) => {
-                  if (jsonOut) jsonOut.parts.push(bytes)
-                  else write(bytes)
-                })
+                const p = createBodyPipeline(
+                  head,
+                  transforms,
+                  limits,
+                  (bytes) => {
+                    if (jsonOut) jsonOut.parts.push(bytes)
+                    else write(bytes)
+                  },
+                  (reason) => {
+                    // A filter ended the response (a moderation block): the chatbot stops
+                    // generating, and what was emitted before the cut is all the client gets.
+                    cut = true
+                    flight.abort(new ChaperoneError('upstream_error', reason))
+                    finishBody()
+                  },
+                )
                 if (p.mode !== 'raw') {
                   pipeline = p
                   delete head.headers['content-length']
@@ -303,6 +346,9 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
               return true
             },
             onData(chunk) {
+              // undici hands over an empty remainder after each resume; pausing on it again
+              // would spin resume/pause in microtasks and starve the socket.
+              if (chunk.byteLength === 0) return true
               if (!pipeline) return write(chunk)
               // One chunk in the pipeline at a time bounds what a slow transform can pile up.
               pipeline.push(chunk).then(() => {
@@ -312,18 +358,10 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
             },
             onEnd() {
               if (!pipeline) return void res.end()
-              pipeline.end().then(() => {
-                if (jsonOut) {
-                  const bytes = Buffer.concat(jsonOut.parts)
-                  jsonOut.head.headers['content-length'] = String(bytes.byteLength)
-                  status = jsonOut.head.status
-                  res.writeHead(status, flatHeaders(jsonOut.head.headers))
-                  res.end(bytes)
-                } else res.end()
-              }, abortWith)
+              pipeline.end().then(finishBody, abortWith)
             },
             onError(err) {
-              if (res.destroyed) return
+              if (res.destroyed || cut) return
               const code: ErrorCode = bodyState.tooLarge ? 'body_too_large' : err.code
               if (code !== 'body_too_large') metrics.upstreamError(code)
               ctxLog().warn({ code, detail: err.message }, 'upstream failed')
@@ -379,7 +417,7 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
 }
 
 /** What the filters see of a request; the logger is resolved lazily, on first use. */
-function requestContext(req: http.IncomingMessage, requestId: string, snapshot: ActiveSnapshot, log: () => LogPort): RequestContext {
+function requestContext(req: http.IncomingMessage, requestId: string, snapshot: ActiveSnapshot, log: () => LogPort, body?: RequestBody): RequestContext {
   const request: RequestInfo = {
     method: req.method ?? 'GET',
     url: req.url ?? '/',
@@ -396,7 +434,20 @@ function requestContext(req: http.IncomingMessage, requestId: string, snapshot: 
       return log()
     },
     state: new Map(),
+    ...(body ? { body } : {}),
   }
+}
+
+/** Reads a whole request body, refusing it as soon as it passes `max` bytes. */
+async function readBody(req: http.IncomingMessage, max: number): Promise<Uint8Array> {
+  const parts: Buffer[] = []
+  let size = 0
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > max) throw new ChaperoneError('body_too_large', `request body exceeded ${max} bytes`)
+    parts.push(chunk)
+  }
+  return Buffer.concat(parts, size)
 }
 
 /** Counts request bytes as they stream; Content-Length alone is never trusted. */

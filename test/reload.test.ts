@@ -33,6 +33,7 @@ const tagFactory: FilterFactory<{ value: string }> = {
           if (m?.content !== undefined) m.content = `${m.content} [${value}]`
           return emit(unit)
         }
+        if (unit.kind !== 'sse') return emit(unit)
         const deltas = extractDeltas(unit.event)
         if (!deltas?.length) return emit(unit)
         emit({ kind: 'sse', event: rebuildEvent(unit.event, deltas.map((d) => ({ ...d, text: `${d.text}[${value}]` }))) })

@@ -5,11 +5,13 @@
  */
 export const ERRORS = {
   bad_request: { status: 400, message: 'The request is malformed.' },
+  content_policy_violation: { status: 400, message: 'The request was refused by the content policy.' },
   unauthorized: { status: 401, message: 'Authentication is required.' },
   forbidden: { status: 403, message: 'The request is not allowed.' },
   not_found: { status: 404, message: 'Not found.' },
   method_not_allowed: { status: 405, message: 'Method not allowed.' },
   body_too_large: { status: 413, message: 'The request body exceeds the configured limit.' },
+  unsupported_encoding: { status: 415, message: 'The request body encoding is not supported here.' },
   headers_too_large: { status: 431, message: 'The request headers exceed the configured limit.' },
   upgrade_refused: { status: 501, message: 'This protocol upgrade is not supported.' },
   internal_error: { status: 500, message: 'Internal error.' },

@@ -13,7 +13,12 @@ export interface AdminOptions {
   ready(): boolean
   configStatus(): unknown
   reload(reason: string): Promise<unknown>
+  /** POST /admin/moderation/check: previews text against the active or a candidate policy. */
+  moderationCheck(body: unknown): Promise<{ status: number; body: unknown }>
 }
+
+/** Preview requests carry text and maybe a candidate policy; more than this is refused. */
+const MAX_ADMIN_BODY = 2 * 1024 * 1024
 
 /**
  * The admin listener, on its own port so that it is never reachable through the data path.
@@ -55,6 +60,14 @@ export function createAdminServer(opts: AdminOptions): http.Server {
       const result = await opts.reload('admin')
       return send(res, 200, result)
     }
+    if (path === '/admin/moderation/check') {
+      if (method !== 'POST') return sendError(res, 'method_not_allowed', { allow: 'POST' })
+      const body = await readJson(req)
+      if (body === TOO_LARGE) return sendError(res, 'body_too_large')
+      if (body === NOT_JSON) return send(res, 400, { error: 'bad_request', errors: ['(body): expected a JSON object'] })
+      const out = await opts.moderationCheck(body)
+      return send(res, out.status, out.body)
+    }
     return sendError(res, 'not_found')
   }
 
@@ -64,6 +77,24 @@ export function createAdminServer(opts: AdminOptions): http.Server {
     if (!m) return false
     // Comparing fixed-length digests keeps the comparison constant-time whatever the length.
     return timingSafeEqual(digest(m[1]!), expected)
+  }
+}
+
+const TOO_LARGE = Symbol('too large')
+const NOT_JSON = Symbol('not JSON')
+
+async function readJson(req: http.IncomingMessage): Promise<unknown> {
+  const parts: Buffer[] = []
+  let size = 0
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length
+    if (size > MAX_ADMIN_BODY) return TOO_LARGE
+    parts.push(chunk)
+  }
+  try {
+    return JSON.parse(Buffer.concat(parts).toString('utf8')) as unknown
+  } catch {
+    return NOT_JSON
   }
 }
 

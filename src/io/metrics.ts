@@ -1,4 +1,5 @@
 import client from 'prom-client'
+import type { ModerationMetricsPort } from '../core/ports.js'
 
 /**
  * Prometheus metrics for the admin port. Each instance has its own registry, so several
@@ -24,6 +25,38 @@ export class Metrics {
   readonly #reloads = new client.Counter({ name: 'chaperone_config_reloads_total', help: 'Policy reloads by outcome (success, unchanged, error).', labelNames: ['outcome'], registers: [this.registry] })
   readonly #lastReloadOk = new client.Gauge({ name: 'chaperone_config_last_reload_successful', help: '1 when the last reload attempt succeeded or changed nothing, 0 when it failed and an older policy is active.', registers: [this.registry] })
   readonly #policyInfo = new client.Gauge({ name: 'chaperone_policy_info', help: 'The active policy snapshot (value is always 1).', labelNames: ['version', 'digest'], registers: [this.registry] })
+
+  readonly #moderationMatches = new client.Counter({
+    name: 'chaperone_moderation_matches_total',
+    help: 'Moderation rule matches by rule, action, shadow flag and direction (shadow matches are counted, never acted on).',
+    labelNames: ['rule', 'action', 'shadow', 'direction'],
+    registers: [this.registry],
+  })
+  readonly #moderationErrors = new client.Counter({
+    name: 'chaperone_moderation_dependency_errors_total',
+    help: 'Moderation dependency failures (classifier timeout or error, a condition that did not evaluate) by rule, the onError policy applied, and reason.',
+    labelNames: ['rule', 'policy', 'reason'],
+    registers: [this.registry],
+  })
+  readonly #holdback = new client.Histogram({
+    name: 'chaperone_moderation_holdback_code_units',
+    help: 'Text still held back by the moderator each time text is released (UTF-16 code units).',
+    buckets: [0, 4, 16, 32, 64, 128, 256, 1024, 4096],
+    registers: [this.registry],
+  })
+  readonly #matchChildren = new Map<string, client.Counter.Internal>()
+
+  /** The port the moderation filter counts through. */
+  readonly moderation: ModerationMetricsPort = {
+    hit: (rule, action, shadow, direction) => {
+      const key = `${rule}\0${action}\0${shadow}\0${direction}`
+      let c = this.#matchChildren.get(key)
+      if (!c) this.#matchChildren.set(key, (c = this.#moderationMatches.labels(rule, action, String(shadow), direction)))
+      c.inc()
+    },
+    onError: (rule, policy, reason) => this.#moderationErrors.labels(rule, policy, reason).inc(),
+    holdback: (n) => this.#holdback.observe(n),
+  }
 
   readonly #requestChildren = new Map<string, Map<number, client.Counter.Internal>>()
   readonly #durationChildren = new Map<string, client.Histogram.Internal<'route'>>()

@@ -31,30 +31,51 @@ export function bodyMode(head: ResponseHead): BodyPipeline['mode'] {
   return 'raw'
 }
 
+/**
+ * `finish` is called once when a transform emits an `end` unit: the caller closes the body and
+ * aborts the upstream; every later push() and end() is then a no-op.
+ */
 export function createBodyPipeline(
   head: ResponseHead,
   transforms: readonly ResponseTransform[],
   limits: BodyPipelineLimits,
   write: (bytes: Uint8Array) => void,
+  finish: (reason: string) => void = () => {},
 ): BodyPipeline {
   const mode = bodyMode(head)
   const encoder = new TextEncoder()
+  let ended = false
   const emitFinal = (u: ResponseUnit): void => {
+    if (u.kind === 'end') return
     write(encoder.encode(u.kind === 'sse' ? serializeEvent(u.event) : JSON.stringify(u.body)))
   }
 
   // Runs one unit through transforms[i..]; each emit() of stage i feeds stage i+1 in order.
   async function run(unit: ResponseUnit, i: number): Promise<void> {
+    if (ended) return
     if (i === transforms.length) return emitFinal(unit)
     const out: ResponseUnit[] = []
     await transforms[i]!.transform(unit, (u) => out.push(u))
-    for (const u of out) await run(u, i + 1)
+    await pass(out, i + 1)
+  }
+  async function pass(out: readonly ResponseUnit[], next: number): Promise<void> {
+    for (const u of out) {
+      if (u.kind !== 'end') {
+        await run(u, next)
+        continue
+      }
+      // Stages nearer the client release what they hold of the units before the cut.
+      await flushFrom(next)
+      ended = true
+      finish(u.reason)
+      return
+    }
   }
   async function flushFrom(i: number): Promise<void> {
-    if (i === transforms.length) return
+    if (i === transforms.length || ended) return
     const out: ResponseUnit[] = []
     await transforms[i]!.flush((u) => out.push(u))
-    for (const u of out) await run(u, i + 1)
+    await pass(out, i + 1)
     await flushFrom(i + 1)
   }
 
@@ -67,9 +88,11 @@ export function createBodyPipeline(
     return {
       mode,
       async push(chunk) {
+        if (ended) return
         for (const event of parser.push(chunk)) await run({ kind: 'sse', event }, 0)
       },
       async end() {
+        if (ended) return
         for (const event of parser.end()) await run({ kind: 'sse', event }, 0)
         await flushFrom(0)
       },
@@ -81,6 +104,7 @@ export function createBodyPipeline(
   return {
     mode,
     async push(chunk) {
+      if (ended) return
       size += chunk.byteLength
       if (size > limits.maxJsonBodyBytes) {
         throw new ChaperoneError('upstream_error', `JSON response body exceeds ${limits.maxJsonBodyBytes} bytes`)
@@ -88,6 +112,7 @@ export function createBodyPipeline(
       parts.push(chunk)
     },
     async end() {
+      if (ended) return
       const text = new TextDecoder().decode(concat(parts, size))
       let body: unknown
       try {

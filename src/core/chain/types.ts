@@ -20,6 +20,25 @@ export interface LogPort {
   error(obj: object, msg?: string): void
 }
 
+/**
+ * The request body, read whole (within the body limit) before the request filters run, but only
+ * when a filter of the snapshot's chain asked for it (Filter.needsRequestBody); otherwise bodies
+ * stream through untouched.
+ */
+export interface RequestBody {
+  readonly bytes: Uint8Array
+  /** Content-Type, lower-cased, parameters dropped; '' when absent. */
+  readonly contentType: string
+  /** Content-Encoding other than identity: the bytes are not readable as text. */
+  readonly encoding: string | undefined
+  /** The body parsed as JSON, once; undefined when it is not JSON or not readable. */
+  json(): unknown
+  /** Replaces what is sent upstream; Content-Length follows. */
+  replaceJson(value: unknown): void
+  /** The bytes to send upstream: the original ones unless replaceJson() was called. */
+  readonly outgoing: Uint8Array
+}
+
 export interface RequestContext {
   readonly id: string
   /** The policy snapshot read once when the request started; it is used to the request's end. */
@@ -28,6 +47,8 @@ export interface RequestContext {
   readonly log: LogPort
   /** Per-request state owned by filters, keyed by filter name. */
   readonly state: Map<string, unknown>
+  /** Present when the chain needs the body and the request has one. */
+  readonly body?: RequestBody
 }
 
 export interface LocalReply {
@@ -53,7 +74,14 @@ export interface ResponseHead {
 }
 
 /** A unit of response body as the filters see it: one SSE event, or a whole JSON body. */
-export type ResponseUnit = { readonly kind: 'sse'; readonly event: SseEvent } | { readonly kind: 'json'; readonly body: unknown }
+export type ResponseUnit =
+  | { readonly kind: 'sse'; readonly event: SseEvent }
+  | { readonly kind: 'json'; readonly body: unknown }
+  /**
+   * Ends the response here: later stages still see the units emitted before it, then the body
+   * is closed and the upstream request aborted (a moderation block). Nothing after it is sent.
+   */
+  | { readonly kind: 'end'; readonly reason: string }
 
 /**
  * A per-request, object-mode transform of the response body. It may hold units back (to
@@ -72,6 +100,8 @@ export type Outcome =
 
 export interface Filter {
   readonly name: string
+  /** The request filters need the body (see RequestBody); decided at compile time. */
+  readonly needsRequestBody?: boolean
   onRequest?(ctx: RequestContext): Promise<Verdict> | Verdict
   onResponseHead?(ctx: RequestContext, head: ResponseHead): Verdict
   responseTransform?(ctx: RequestContext, head: ResponseHead): ResponseTransform | undefined

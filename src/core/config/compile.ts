@@ -64,6 +64,7 @@ export function compilePolicies(files: readonly NamedContent[], factories: reado
     spec,
     chain: Object.freeze(chain),
     responseHooks: chainNeedsResponseHooks(chain),
+    requestBody: chain.some((f) => f.needsRequestBody === true),
   }
   deepFreeze(snapshot.files)
   deepFreeze(snapshot.policies)

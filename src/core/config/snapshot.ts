@@ -26,6 +26,8 @@ export interface PolicySnapshot {
   readonly chain: readonly Filter[]
   /** Some filter has a response hook or transform: decided here, once, not per request. */
   readonly responseHooks: boolean
+  /** Some filter reads the request body (Filter.needsRequestBody). */
+  readonly requestBody: boolean
 }
 
 /**

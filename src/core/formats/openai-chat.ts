@@ -8,7 +8,16 @@ import { findByKey, getIn, isObject, keyOf, parseJson, setIn, type JsonObject } 
  * OpenAI differ in the details.
  */
 
-export type ChatTextField = 'content' | 'reasoning_content' | 'reasoning' | 'refusal' | 'tool_call_arguments'
+export type ChatTextField =
+  | 'content'
+  | 'reasoning_content'
+  | 'reasoning'
+  | 'refusal'
+  | 'tool_call_arguments'
+  /** The deprecated `function_call.arguments` (functions API, before tool calls). */
+  | 'function_call_arguments'
+  /** `audio.transcript` of audio output: the words the client shows beside the sound. */
+  | 'audio_transcript'
 
 export interface ChatDelta {
   /** The choice's `index` field (array position when it has none). */
@@ -17,6 +26,11 @@ export interface ChatDelta {
   /** For tool_call_arguments: the tool call's `index` field (array position when it has none). */
   toolCallIndex?: number
   text: string
+}
+
+/** A ChatDelta with the path of its text in the parsed chunk or body. */
+export interface LocatedChatDelta extends ChatDelta {
+  path: (string | number)[]
 }
 
 /** A text in a request: `messages[message].content`, or its `part`-th content part. */
@@ -30,7 +44,7 @@ export interface RequestText {
 /** Reasoning first: it precedes the answer in the stream, and moderation reads text in order. */
 const TEXT_FIELDS = ['reasoning_content', 'reasoning', 'content', 'refusal'] as const
 
-type ChoiceKey = 'delta' | 'message'
+export type ChoiceKey = 'delta' | 'message'
 
 export function isDone(ev: SseEvent): boolean {
   return ev.data === '[DONE]'
@@ -41,7 +55,12 @@ export function extractDeltas(ev: SseEvent): ChatDelta[] | null {
   if (ev.commentOnly || isDone(ev)) return null
   const chunk = parseJson(ev.data)
   if (!hasChoices(chunk, 'chat.completion.chunk')) return null
-  return collect(chunk.choices, 'delta')
+  return collect(chunk.choices, 'delta').map(strip)
+}
+
+/** The located texts of a parsed chat chunk (`key` 'delta') or completion (`key` 'message'). */
+export function locateTexts(root: JsonObject & { choices: unknown[] }, key: ChoiceKey): LocatedChatDelta[] {
+  return collect(root.choices, key)
 }
 
 /**
@@ -61,7 +80,7 @@ export function rebuildEvent(ev: SseEvent, replacements: readonly ChatDelta[]): 
 
 /** The texts of a non-streamed `chat.completion` body; [] when it is not one. */
 export function extractMessageTexts(body: unknown): ChatDelta[] {
-  return hasChoices(body, 'chat.completion') ? collect(body.choices, 'message') : []
+  return hasChoices(body, 'chat.completion') ? collect(body.choices, 'message').map(strip) : []
 }
 
 /** A copy of the body with the replacements applied (as rebuildEvent); `body` is not mutated. */
@@ -101,13 +120,13 @@ export function rebuildRequest(body: unknown, replacements: readonly RequestText
   return out
 }
 
-function hasChoices(v: unknown, object: string): v is JsonObject & { choices: unknown[] } {
+export function hasChoices(v: unknown, object: string): v is JsonObject & { choices: unknown[] } {
   // Some OpenAI-compatible servers omit `object` or send '' (Azure's prompt-filter chunk).
   return isObject(v) && Array.isArray(v.choices) && (v.object === undefined || v.object === '' || v.object === object)
 }
 
-function collect(choices: readonly unknown[], key: ChoiceKey): ChatDelta[] {
-  const out: ChatDelta[] = []
+function collect(choices: readonly unknown[], key: ChoiceKey): LocatedChatDelta[] {
+  const out: LocatedChatDelta[] = []
   const seen = new Set<number>()
   choices.forEach((c, pos) => {
     const choice = keyOf(c, pos)
@@ -119,7 +138,15 @@ function collect(choices: readonly unknown[], key: ChoiceKey): ChatDelta[] {
     if (!isObject(d)) return
     for (const field of TEXT_FIELDS) {
       const text = d[field]
-      if (typeof text === 'string' && text !== '') out.push({ choice, field, text })
+      if (typeof text === 'string' && text !== '') out.push({ choice, field, text, path: ['choices', pos, key, field] })
+    }
+    const audio = d.audio
+    if (isObject(audio) && typeof audio.transcript === 'string' && audio.transcript !== '') {
+      out.push({ choice, field: 'audio_transcript', text: audio.transcript, path: ['choices', pos, key, 'audio', 'transcript'] })
+    }
+    const fc = d.function_call
+    if (isObject(fc) && typeof fc.arguments === 'string' && fc.arguments !== '') {
+      out.push({ choice, field: 'function_call_arguments', text: fc.arguments, path: ['choices', pos, key, 'function_call', 'arguments'] })
     }
     if (!Array.isArray(d.tool_calls)) return
     const seenCalls = new Set<number>()
@@ -128,10 +155,16 @@ function collect(choices: readonly unknown[], key: ChoiceKey): ChatDelta[] {
       if (seenCalls.has(toolCallIndex)) return
       seenCalls.add(toolCallIndex)
       const args = isObject(tc) && isObject(tc.function) ? tc.function.arguments : undefined
-      if (typeof args === 'string' && args !== '') out.push({ choice, field: 'tool_call_arguments', toolCallIndex, text: args })
+      if (typeof args === 'string' && args !== '') {
+        out.push({ choice, field: 'tool_call_arguments', toolCallIndex, text: args, path: ['choices', pos, key, 'tool_calls', tpos, 'function', 'arguments'] })
+      }
     })
   })
   return out
+}
+
+function strip({ path: _path, ...delta }: LocatedChatDelta): ChatDelta {
+  return delta
 }
 
 function rebuild(root: JsonObject & { choices: unknown[] }, key: ChoiceKey, replacements: readonly ChatDelta[]): unknown {
@@ -155,5 +188,7 @@ function locate(root: unknown, key: ChoiceKey, r: ChatDelta): (string | number)[
     const t = findByKey(calls, r.toolCallIndex)
     return t === -1 ? undefined : ['choices', c, key, 'tool_calls', t, 'function', 'arguments']
   }
+  if (r.field === 'audio_transcript') return isObject(getIn(choices[c], [key, 'audio'])) ? ['choices', c, key, 'audio', 'transcript'] : undefined
+  if (r.field === 'function_call_arguments') return isObject(getIn(choices[c], [key, 'function_call'])) ? ['choices', c, key, 'function_call', 'arguments'] : undefined
   return (TEXT_FIELDS as readonly string[]).includes(r.field) ? ['choices', c, key, r.field] : undefined
 }

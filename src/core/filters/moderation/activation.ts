@@ -1,0 +1,45 @@
+import type { RequestContext } from '../../chain/types.js'
+import { principalOf } from '../../chain/principal.js'
+import type { CelActivation } from '../../cel/index.js'
+import { isObject } from '../../formats/json.js'
+import type { ModerationConfig } from './schema.js'
+
+/**
+ * The CEL variables for a request's moderation conditions. Region and tier come from the
+ * verified principal (authz) or from a header that a trusted hop sets; `prefer` decides when
+ * both are present and disagree (default: the claim, which the caller cannot forge).
+ */
+export function buildActivation(ctx: RequestContext, cfg: ModerationConfig['principal'], now: Date, withBody: boolean): CelActivation {
+  const p = principalOf(ctx.state)
+  const headers: Record<string, string> = {}
+  for (const [k, v] of Object.entries(ctx.request.headers)) {
+    if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v
+  }
+  const pick = (claim: string | undefined, header: string | undefined): string | undefined => {
+    const h = header ? headers[header] : undefined
+    return cfg.prefer === 'header' ? (h ?? claim) : (claim ?? h)
+  }
+  const region = pick(p?.region, cfg.regionHeader)
+  const tier = pick(p?.tier, cfg.tierHeader)
+  const body = withBody ? ctx.body?.json() : undefined
+  const model = isObject(body) && typeof body.model === 'string' ? body.model : undefined
+  return {
+    principal: {
+      ...(p?.subject !== undefined ? { subject: p.subject } : {}),
+      roles: [...(p?.roles ?? [])],
+      ...(p?.tenant !== undefined ? { tenant: p.tenant } : {}),
+      ...(region !== undefined ? { region } : {}),
+      ...(tier !== undefined ? { tier } : {}),
+      claims: { ...(p?.claims ?? {}) },
+    },
+    request: {
+      method: ctx.request.method,
+      path: ctx.request.path,
+      ...(model !== undefined ? { model } : {}),
+      headers,
+      ...(isObject(body) ? { body } : {}),
+    },
+    time: now,
+    source: { ip: ctx.request.remoteAddress },
+  }
+}

@@ -1,0 +1,3 @@
+export { compileRegexes, type RegexRule } from './compile.js'
+export { validateRegexRule, MAX_MATCH_LENGTH_LIMIT, MAX_PATTERN_LENGTH, type RegexFlags, type RegexValidation } from './validate.js'
+export { regexStats, resetRegexStats, rescanAmplification } from './stats.js'

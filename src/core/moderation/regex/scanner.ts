@@ -1,0 +1,356 @@
+import type { Hit, StreamScanner, TextView } from '../types.js'
+import type { RegexProgram } from './compile.js'
+import type { TriggerAutomaton } from './trigger-automaton.js'
+import { regexStats } from './stats.js'
+
+const isHigh = (u: number): boolean => (u & 0xfc00) === 0xd800
+const isLow = (u: number): boolean => (u & 0xfc00) === 0xdc00
+
+/**
+ * One stream's regex state over the literal view.
+ *
+ * Hold-back: a position is held while it could still start a match that is not final: while its
+ * first two code units fit some rule (firstSpan/pairSpan) and it is younger than that rule's span
+ * (maxMatchLength, or the longest possible match if shorter, plus one unit for \b or $). A ring
+ * indexed by position records when each position ripens; the hold point is the oldest position
+ * not ripe yet. That is one table load and one store per code unit, whatever the number of rules.
+ *
+ * Matching: RE2 runs only for rules woken by one of their trigger literals (trigger-automaton.ts),
+ * over the starts the literal allows (pendLo..pendHi), and only when the hold point is about to
+ * release such a start: the text is held until then anyway, so an earlier scan would only have
+ * to be repeated, and waiting lets rules woken by the same text share one RE2.Set pass. A scan
+ * hands RE2 the literal's neighbourhood (from one unit before pendLo, for \b and ^, to pendHi
+ * plus the span), not the stream. Rules without a selective trigger are pending everywhere.
+ *
+ * Hits are those of RE2's leftmost-first global search over the whole text, however the text is
+ * split into pushes, as long as matches are at most maxMatchLength long: a start is decided only
+ * once every unit its match and the assertion after it can read is in the view. A longer match is
+ * cut at maxMatchLength (matches are searched within maxMatchLength of their start).
+ */
+export class RegexScanner implements StreamScanner {
+  private pos = 0
+  private row = 0
+  /** The last code unit fed, -1 before the first. */
+  private prev = -1
+  private ended = false
+  /** The last hold point returned; everything before it is decided for every rule. */
+  private hold = 0
+  /** The code unit at hold - 1: the view may be trimmed up to hold, and scans need one unit of context. */
+  private ctxUnit = 0
+
+  // By position (ring of the last maxSpan + 2): the view length at which a match starting there
+  // is final for every rule whose first two units fit, or the position itself when none fits.
+  // `front` is the oldest position that may still be young.
+  private readonly ripeAt: Int32Array
+  private readonly mask: number
+  private front = 0
+
+  // By rule: starts below `decided` are final; pending starts lie in [pendLo, pendHi]; once the
+  // view reaches pendReady every trigger seen so far is complete, and a start with no match
+  // now cannot get one from those triggers.
+  private readonly decided: Float64Array
+  private readonly pendLo: Float64Array
+  private readonly pendHi: Float64Array
+  private readonly pendReady: Float64Array
+  private readonly inPending: Uint8Array
+  private pending: number[] = []
+  /** A lower bound of the pending rules' earliest starts: nothing is due before the hold passes it. */
+  private minLo = Infinity
+  private readonly due: Int32Array
+  private readonly setHit: Uint8Array
+
+  constructor(private readonly p: RegexProgram) {
+    let size = 4
+    while (size < p.maxSpan + 2) size *= 2
+    this.ripeAt = new Int32Array(size)
+    this.mask = size - 1
+    const n = p.count
+    this.decided = new Float64Array(n)
+    this.pendLo = new Float64Array(n)
+    this.pendHi = new Float64Array(n)
+    this.pendReady = new Float64Array(n)
+    this.inPending = new Uint8Array(n)
+    this.due = new Int32Array(n)
+    this.setHit = new Uint8Array(n)
+    for (const r of p.always) {
+      this.pendHi[r] = Infinity
+      this.pendReady[r] = Infinity
+      this.inPending[r] = 1
+      this.pending.push(r)
+    }
+    if (p.always.length > 0) this.minLo = 0
+  }
+
+  holdFrom(): number {
+    return this.hold
+  }
+
+  scan(view: TextView, final: boolean, hits: Hit[]): void {
+    if (this.ended) return
+    const length = view.length
+    this.feed(view, length)
+    // Half a surrogate pair at the end waits for its other half: RE2 would read it as U+FFFD.
+    const avail = !final && length > 0 && isHigh(this.prev) ? length - 1 : length
+    // Positions up to length - 2 have both units known; the last one is judged by its first unit.
+    const ripeAt = this.ripeAt
+    const mask = this.mask
+    let front = Math.max(this.front, length - 2 - mask)
+    while (front < length - 1 && ripeAt[front & mask]! <= avail) front++
+    this.front = front
+    let h = front < length - 1 ? front : length
+    if (length > 0 && h === length) {
+      const w = this.p.firstSpan[this.prev]!
+      if (w >= 2 || (w > 0 && avail < length)) h = length - 1
+    }
+    if (this.pending.length > 0 && (final || h > this.minLo)) this.runDue(view, avail, final, h, hits)
+    if (final) {
+      this.ended = true
+      this.hold = length
+      return
+    }
+    if (h > this.hold && h - 1 >= view.base) this.ctxUnit = view.charCodeAt(h - 1)
+    this.hold = h
+  }
+
+  /**
+   * Feeds [pos, length) to the trigger automaton and records, for each position whose two first
+   * units are now known, when it ripens.
+   */
+  private feed(view: TextView, length: number): void {
+    const from = this.pos
+    if (from >= length) return
+    regexStats.streamed += length - from
+    const ripeAt = this.ripeAt
+    const mask = this.mask
+    const { firstSpan, pairSpan } = this.p
+    const a = this.p.automaton
+    let prev = this.prev
+    let row = this.row
+    let i = from
+    if (prev < 0) {
+      prev = view.charCodeAt(i++)
+      if (a) row = this.step(a, row, prev, i)
+    }
+    if (a) {
+      const { delta, column } = a
+      for (; i < length; i++) {
+        const c = view.charCodeAt(i)
+        let next = delta[row + column[c]!]!
+        if (next < 0) {
+          next = ~next
+          this.fire(next / a.columns, i + 1)
+        }
+        row = next
+        // A position that fits no rule ripens at once (ripeAt = the position itself).
+        ripeAt[(i - 1) & mask] = i - 1 + ((prev | c) < 128 ? pairSpan[(prev << 7) | c]! : firstSpan[prev]!)
+        prev = c
+      }
+    } else {
+      for (; i < length; i++) {
+        const c = view.charCodeAt(i)
+        ripeAt[(i - 1) & mask] = i - 1 + ((prev | c) < 128 ? pairSpan[(prev << 7) | c]! : firstSpan[prev]!)
+        prev = c
+      }
+    }
+    this.row = row
+    this.prev = prev
+    this.pos = length
+  }
+
+  private step(a: TriggerAutomaton, row: number, unit: number, end: number): number {
+    let next = a.delta[row + a.column[unit]!]!
+    if (next < 0) {
+      next = ~next
+      this.fire(next / a.columns, end)
+    }
+    return next
+  }
+
+  /** Trigger literals ending at `end` in automaton state `state`: their rules get pending starts. */
+  private fire(state: number, end: number): void {
+    const a = this.p.automaton!
+    for (let s = a.atomAt[state]! >= 0 ? state : a.outLink[state]!; s >= 0; s = a.outLink[s]!) {
+      const atom = a.atomAt[s]!
+      const start = end - a.atomLength[atom]!
+      const { atomRuleStart, atomRules } = this.p
+      for (let k = atomRuleStart[atom]!; k < atomRuleStart[atom + 1]!; k++) this.wake(atomRules[k]!, start, end)
+    }
+  }
+
+  private wake(r: number, atomStart: number, atomEnd: number): void {
+    const p = this.p
+    const lo = Math.max(atomStart - p.preMax[r]!, atomEnd - p.window[r]!, this.decided[r]!)
+    const hi = atomStart - p.preMin[r]!
+    if (lo > hi) return
+    const ready = atomEnd + p.post[r]! + (p.span[r]! - p.window[r]!)
+    if (lo < this.minLo) this.minLo = lo
+    if (this.inPending[r] === 0) {
+      this.inPending[r] = 1
+      this.pendLo[r] = lo
+      this.pendHi[r] = hi
+      this.pendReady[r] = ready
+      this.pending.push(r)
+      return
+    }
+    if (lo < this.pendLo[r]!) this.pendLo[r] = lo
+    if (hi > this.pendHi[r]!) this.pendHi[r] = hi
+    if (ready > this.pendReady[r]!) this.pendReady[r] = ready
+  }
+
+  /**
+   * Decides the pending starts the new hold point `h` would release. Below h lie only positions
+   * that no rule can start a match at and starts that are ripe for every rule they fit, so:
+   *  - a rule whose earliest pending start is still young for it has nothing to decide below h,
+   *    and its pending interval just moves up to h;
+   *  - a rule with a ripe pending start below h must run RE2 now, and every other rule with a ripe
+   *    pending start joins that batch. Deciding as late as the hold allows lets rules woken by the
+   *    same text (digits for number formats) share one RE2.Set pass.
+   */
+  private runDue(view: TextView, avail: number, final: boolean, h: number, hits: Hit[]): void {
+    const p = this.p
+    let forced = final
+    let cleared = false
+    for (const r of this.pending) {
+      const lo = this.startOf(r)
+      if (!final && lo + p.span[r]! > avail) {
+        if (lo >= h) continue
+        if (h > this.pendHi[r]!) {
+          this.decide(r, this.pendHi[r]! + 1)
+          this.inPending[r] = 0
+          cleared = true
+        } else {
+          this.pendLo[r] = h
+        }
+      } else if (lo < h) {
+        forced = true
+      }
+    }
+    if (!forced) {
+      this.settle(cleared)
+      return
+    }
+    const due = this.due
+    let nDue = 0
+    for (const r of this.pending) {
+      if (this.inPending[r] === 1 && (final || this.startOf(r) + p.span[r]! <= avail)) due[nDue++] = r
+    }
+    let set = nDue >= p.setMinDue ? p.set() : null
+    if (set) {
+      // One pass over the union of the due rules' texts rules out those with no match in it.
+      let lo = Infinity
+      let end = 0
+      for (let k = 0; k < nDue; k++) {
+        const r = due[k]!
+        lo = Math.min(lo, this.startOf(r))
+        end = Math.max(end, this.endOf(r, avail, final))
+      }
+      const cs = lo > 0 ? lo - 1 : 0
+      if (cs < end) {
+        const text = this.text(view, cs, lo, end)
+        regexStats.setCalls++
+        regexStats.re2Units += text.length
+        try {
+          for (const r of set.match(text)) this.setHit[r] = 1
+        } catch {
+          set = null // out of DFA memory: every due rule gets its own exec
+        }
+      }
+    }
+    for (let k = 0; k < nDue; k++) {
+      const r = due[k]!
+      if (set && this.setHit[r] === 0) this.noMatch(r, this.startOf(r), avail, final)
+      else this.scanRule(r, view, avail, final, hits)
+    }
+    if (set) this.setHit.fill(0)
+    this.settle(true)
+  }
+
+  /** Drops decided rules from the pending list and recomputes minLo. */
+  private settle(cleared: boolean): void {
+    if (cleared) this.pending = this.pending.filter((r) => this.inPending[r] === 1)
+    let min = Infinity
+    for (const r of this.pending) min = Math.min(min, Math.max(this.pendLo[r]!, this.decided[r]!))
+    this.minLo = min
+  }
+
+  private decide(r: number, upTo: number): void {
+    if (upTo > this.decided[r]!) this.decided[r] = upTo
+  }
+
+  private startOf(r: number): number {
+    return Math.max(this.pendLo[r]!, this.decided[r]!, this.hold)
+  }
+
+  private endOf(r: number, avail: number, final: boolean): number {
+    return final ? avail : Math.min(avail, this.pendHi[r]! + this.p.span[r]!)
+  }
+
+  /** view[cs, end) where cs = lo - 1 may lie below the trimmed base (then it is ctxUnit). */
+  private text(view: TextView, cs: number, lo: number, end: number): string {
+    if (cs >= view.base) return view.slice(cs, end)
+    return String.fromCharCode(this.ctxUnit) + view.slice(lo, end)
+  }
+
+  private scanRule(r: number, view: TextView, avail: number, final: boolean, hits: Hit[]): void {
+    const p = this.p
+    const hi = this.pendHi[r]!
+    let lo = this.startOf(r)
+    if (lo > hi || lo >= avail) return this.noMatch(r, lo, avail, final)
+    let end = this.endOf(r, avail, final)
+    if (end < avail && isHigh(view.charCodeAt(end - 1))) end++
+    let cs = lo > 0 ? lo - 1 : 0
+    // Nothing starts inside a surrogate pair; RE2 counts the pair as one character.
+    if (lo > 0 && isLow(view.charCodeAt(lo)) && isHigh(cs >= view.base ? view.charCodeAt(cs) : this.ctxUnit)) {
+      lo++
+      cs++
+      if (lo > hi || lo >= avail) return this.noMatch(r, lo, avail, final)
+    }
+    const text = this.text(view, cs, lo, end)
+    const re = p.re[r]!
+    const span = p.span[r]!
+    const maxLength = p.maxLength[r]!
+    for (;;) {
+      const from = lo - cs
+      re.lastIndex = from
+      regexStats.execCalls++
+      regexStats.re2Units += text.length - from
+      const m = re.exec(text)
+      if (m === null) break
+      const s = cs + m.index
+      if (s > hi) break
+      if (!final && s + span > avail) return this.tentative(r, lo, s, avail)
+      let e = s + m[0].length
+      if (e - s > maxLength) {
+        e = s + maxLength
+        if (isHigh(view.charCodeAt(e - 1))) e--
+      }
+      if (e > s) {
+        hits.push({ id: r, start: s, end: e })
+        lo = e
+        this.decided[r] = e
+      } else {
+        lo = s + (isHigh(view.charCodeAt(s)) ? 2 : 1)
+      }
+      if (lo > hi || lo >= end) break
+    }
+    this.noMatch(r, lo, avail, final)
+  }
+
+  /** No match starts in [lo, pendHi] with the text there is: ripe starts are decided. */
+  private noMatch(r: number, lo: number, avail: number, final: boolean): void {
+    const hi = this.pendHi[r]!
+    const ripeEnd = final ? Infinity : avail - this.p.span[r]!
+    const upTo = Math.min(hi, ripeEnd) + 1
+    if (upTo > this.decided[r]!) this.decided[r] = upTo
+    if (final || lo > hi || hi <= ripeEnd || avail >= this.pendReady[r]!) this.inPending[r] = 0
+    else this.pendLo[r] = Math.max(lo, ripeEnd + 1)
+  }
+
+  /** RE2's first match from lo starts at s but is not final yet. */
+  private tentative(r: number, lo: number, s: number, avail: number): void {
+    const ripeEnd = avail - this.p.span[r]!
+    const upTo = Math.min(s, ripeEnd + 1)
+    if (upTo > this.decided[r]!) this.decided[r] = upTo
+    this.pendLo[r] = avail >= this.pendReady[r]! ? s : Math.max(lo, ripeEnd + 1)
+  }
+}

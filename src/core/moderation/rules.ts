@@ -1,0 +1,45 @@
+import type { Classifier, ModerationAction } from '../ports.js'
+import type { CompiledMatcher } from './types.js'
+
+/** A rule as the engine runs it: compiled once per policy snapshot. */
+export interface ModerationRule {
+  readonly name: string
+  readonly direction: 'request' | 'response' | 'both'
+  readonly action: ModerationAction
+  readonly shadow: boolean
+  /** The text that replaces a redacted span; `label` is a PII type for PII rules. */
+  readonly mask: (original: string, label: string | undefined) => string
+  readonly classifier?: ClassifierRule
+}
+
+export interface ClassifierRule {
+  readonly classifier: Classifier
+  /** A label at or above its threshold makes the window a hit. */
+  readonly thresholds: Readonly<Record<string, number>>
+  readonly mode: 'inline' | 'async'
+  readonly timeoutMs: number
+  readonly onError: 'allow' | 'block'
+}
+
+/** Which rules a matcher's hit ids stand for: one id can serve several rules. */
+export interface RuleRef {
+  readonly rule: number
+  readonly label?: string
+}
+
+export interface MatcherBinding {
+  readonly matcher: CompiledMatcher
+  /** refs[hit.id] */
+  readonly refs: readonly (readonly RuleRef[])[]
+}
+
+export interface CompiledModeration {
+  readonly rules: readonly ModerationRule[]
+  readonly matchers: readonly MatcherBinding[]
+  readonly decodeBase64: boolean
+  /** Longest window a classifier sees, in folded code units; a sentence end closes it earlier. */
+  readonly classifierWindow: number
+}
+
+/** The strictest action wins when rules overlap: block, then redact, then flag. */
+export const ACTION_RANK: Readonly<Record<ModerationAction, number>> = { block: 3, redact: 2, flag: 1 }

@@ -1,0 +1,314 @@
+import type { ModerationAction, ModerationDirection, ModerationMetricsPort } from '../ports.js'
+import { createNormalizer } from './normalize/index.js'
+import { ClassifierWindows } from './classifier-windows.js'
+import { classifyWithin, overThreshold } from './classify.js'
+import type { CompiledModeration, ModerationRule, RuleRef } from './rules.js'
+import type { Hit, IncrementalNormalizer, StreamScanner, TextView } from './types.js'
+
+/** A rule that matched, with its span in the original text of the channel. */
+export interface Finding {
+  readonly rule: number
+  readonly name: string
+  readonly action: ModerationAction
+  readonly shadow: boolean
+  /** PII type, classifier label, or undefined. */
+  readonly label?: string
+  readonly score?: number
+  /** [start, end) in original UTF-16 code units, absolute in this channel. */
+  readonly start: number
+  readonly end: number
+  /** Only with captureExcerpts (the preview API): the span as written and as normalized. */
+  readonly original?: string
+  readonly normalized?: string
+}
+
+export interface Step {
+  /** Original text that is now safe to send, with redactions applied; '' while all is held. */
+  readonly text: string
+  /** A block rule matched: nothing more of this channel (or its stream) may be sent. */
+  readonly block?: Finding
+  /** The block is a late classifier verdict on text already sent (async mode). */
+  readonly retraction?: boolean
+}
+
+export interface ModeratorOptions {
+  /** active[i] !== 0 when rule i applies to this text (direction, `when`). */
+  readonly active: Uint8Array
+  readonly direction: ModerationDirection
+  readonly onFinding?: (f: Finding) => void
+  readonly captureExcerpts?: boolean
+  readonly metrics?: ModerationMetricsPort
+}
+
+interface BoundScanner {
+  readonly scanner: StreamScanner
+  readonly view: TextView
+  readonly refs: readonly (readonly RuleRef[])[]
+}
+
+interface Span {
+  readonly start: number
+  readonly end: number
+  readonly rule: number
+  readonly label: string | undefined
+}
+
+const EMPTY: Step = Object.freeze({ text: '' })
+
+/**
+ * The hold-back stream for one text channel (one choice's content, one tool call's arguments,
+ * one request message). Text is released only once no active rule can still match across what
+ * is held: the normalizer's pending tail, each scanner's open suffix (a keyword prefix, a PII
+ * candidate, a regex candidate within maxMatchLength) and, for inline classifiers, the open
+ * window. Nothing else is held, so the first token is not delayed by a fixed window.
+ *
+ * push()/end() are synchronous unless an inline classifier has a window to score.
+ */
+export class TextModerator {
+  private readonly norm: IncrementalNormalizer
+  private readonly scanners: BoundScanner[] = []
+  private readonly hits: Hit[] = []
+  /** Held original text; held[0] is at absolute offset `base`. */
+  private held = ''
+  private base = 0
+  private spans: Span[] = []
+  private blocked: Finding | undefined
+  private lateBlock: Finding | undefined
+  /** A block was returned: the channel is over. */
+  private stopped = false
+  private ended = false
+  private readonly inline: number[] = []
+  private readonly async: number[] = []
+  private readonly windows: ClassifierWindows | undefined
+  private readonly closed: Array<readonly [number, number]> = []
+  private readonly outstanding = new Set<Promise<void>>()
+
+  constructor(
+    private readonly policy: CompiledModeration,
+    private readonly opts: ModeratorOptions,
+  ) {
+    this.norm = createNormalizer({ decodeBase64: policy.decodeBase64 })
+    for (const b of policy.matchers) {
+      if (!b.refs.some((refs) => refs.some((r) => opts.active[r.rule]))) continue
+      this.scanners.push({ scanner: b.matcher.scanner(), view: b.matcher.view === 'literal' ? this.norm.literal : this.norm.folded, refs: b.refs })
+    }
+    policy.rules.forEach((r, i) => {
+      if (!r.classifier || !opts.active[i]) return
+      ;(r.classifier.mode === 'inline' ? this.inline : this.async).push(i)
+    })
+    if (this.inline.length + this.async.length > 0) this.windows = new ClassifierWindows(policy.classifierWindow)
+  }
+
+  push(text: string): Step | Promise<Step> {
+    if (this.stopped || this.ended) return EMPTY
+    // Verdicts that arrived between pushes (async classifiers) are delivered first.
+    if (this.blocked) return this.stop(this.blocked, false)
+    if (this.lateBlock) return this.stop(this.lateBlock, true)
+    this.held += text
+    this.norm.push(text)
+    return this.advance(false)
+  }
+
+  end(): Step | Promise<Step> {
+    if (this.stopped || this.ended) return EMPTY
+    if (this.blocked) return this.stop(this.blocked, false)
+    if (this.lateBlock) return this.stop(this.lateBlock, true)
+    this.norm.end()
+    const step = this.advance(true)
+    // A late verdict still counts while the stream has not ended for the client.
+    if (!(step instanceof Promise) && this.outstanding.size === 0) return this.finish(step)
+    return Promise.resolve(step).then(async (s) => {
+      while (this.outstanding.size > 0) await Promise.all(this.outstanding)
+      return this.finish(s)
+    })
+  }
+
+  /** Code units currently held back from the client. */
+  get holding(): number {
+    return this.held.length
+  }
+
+  private finish(step: Step): Step {
+    this.ended = true
+    if (step.block || this.stopped) return step
+    if (this.blocked) return { ...this.stop(this.blocked, false), text: step.text }
+    if (this.lateBlock) return { ...this.stop(this.lateBlock, true), text: step.text }
+    return step
+  }
+
+  private advance(final: boolean): Step | Promise<Step> {
+    for (const s of this.scanners) {
+      this.hits.length = 0
+      s.scanner.scan(s.view, final, this.hits)
+      for (const h of this.hits) {
+        for (const ref of s.refs[h.id]!) {
+          if (this.opts.active[ref.rule]) this.record(ref.rule, ref.label, s.view, h.start, h.end, undefined)
+        }
+      }
+    }
+    if (!this.windows) return this.release(final)
+    const folded = this.norm.folded
+    this.windows.advance(folded, final, this.closed)
+    if (this.closed.length === 0) return this.release(final)
+    const windows = this.closed.splice(0)
+    const texts = windows.map(([a, b]) => folded.slice(a, b))
+    if (this.async.length > 0) this.scoreAsync(windows, texts)
+    if (this.inline.length === 0) return this.release(final)
+    return this.scoreInline(windows, texts).then(() => this.release(final))
+  }
+
+  private async scoreInline(windows: ReadonlyArray<readonly [number, number]>, texts: string[]): Promise<void> {
+    await Promise.all(this.inline.map((i) => this.score(i, windows, texts)))
+  }
+
+  private scoreAsync(windows: ReadonlyArray<readonly [number, number]>, texts: string[]): void {
+    for (const i of this.async) {
+      const p: Promise<void> = this.score(i, windows, texts).finally(() => this.outstanding.delete(p))
+      this.outstanding.add(p)
+    }
+  }
+
+  private async score(ruleIndex: number, windows: ReadonlyArray<readonly [number, number]>, texts: string[]): Promise<void> {
+    const rule = this.policy.rules[ruleIndex]!
+    const c = rule.classifier!
+    const folded = this.norm.folded
+    // Window offsets are mapped to the original now: the view may be trimmed before the verdict.
+    const spans = windows.map(([a, b]) => [folded.origStart(a), folded.origEnd(b - 1)] as const)
+    const out = await classifyWithin(c.classifier, texts, c.timeoutMs)
+    if (out.kind !== 'scores') {
+      this.opts.metrics?.onError(rule.name, c.onError, out.kind)
+      if (c.onError === 'block') this.recordOriginal(ruleIndex, out.kind, spans[0]![0], spans[spans.length - 1]![1], undefined, undefined)
+      return
+    }
+    out.scores.forEach((scores, w) => {
+      const over = overThreshold(scores, c.thresholds)
+      if (over) this.recordOriginal(ruleIndex, over.label, spans[w]![0], spans[w]![1], over.score, this.opts.captureExcerpts ? texts[w] : undefined)
+    })
+  }
+
+  private record(ruleIndex: number, label: string | undefined, view: TextView, a: number, b: number, score: number | undefined): void {
+    const start = view.origStart(a)
+    const end = view.origEnd(b - 1)
+    this.recordOriginal(ruleIndex, label, start, end, score, this.opts.captureExcerpts ? view.slice(a, b) : undefined)
+  }
+
+  private recordOriginal(ruleIndex: number, label: string | undefined, start: number, end: number, score: number | undefined, normalized: string | undefined): void {
+    const rule: ModerationRule = this.policy.rules[ruleIndex]!
+    const f: Finding = {
+      rule: ruleIndex,
+      name: rule.name,
+      action: rule.action,
+      shadow: rule.shadow,
+      ...(label !== undefined ? { label } : {}),
+      ...(score !== undefined ? { score } : {}),
+      start,
+      end,
+      ...(this.opts.captureExcerpts && start >= this.base ? { original: this.held.slice(start - this.base, end - this.base) } : {}),
+      ...(normalized !== undefined ? { normalized } : {}),
+    }
+    this.opts.metrics?.hit(rule.name, rule.action, rule.shadow, this.opts.direction)
+    this.opts.onFinding?.(f)
+    if (rule.shadow || rule.action === 'flag') return
+    if (rule.action === 'block') {
+      // A verdict on text that has already left (an async classifier) can only retract.
+      if (start < this.base) this.lateBlock ??= f
+      else this.blocked ??= f
+      return
+    }
+    if (start < this.base) return // redacting text already sent is impossible; async redaction is refused at load
+    this.addSpan({ start, end, rule: ruleIndex, label })
+  }
+
+  private addSpan(s: Span): void {
+    const spans = this.spans
+    let i = spans.length
+    while (i > 0 && spans[i - 1]!.start > s.start) i--
+    spans.splice(i, 0, s)
+  }
+
+  private release(final: boolean): Step {
+    if (this.blocked) return this.stop(this.blocked, false)
+    if (this.lateBlock) return this.stop(this.lateBlock, true)
+    const total = this.base + this.held.length
+    let r = final ? total : Math.min(total, this.norm.pending)
+    let foldedFloor = this.norm.folded.length
+    let literalFloor = this.norm.literal.length
+    if (!final) {
+      for (const s of this.scanners) {
+        const h = s.scanner.holdFrom()
+        if (h < s.view.length) r = Math.min(r, s.view.origStart(h))
+        if (s.view === this.norm.folded) foldedFloor = Math.min(foldedFloor, h)
+        else literalFloor = Math.min(literalFloor, h)
+      }
+      if (this.windows) {
+        const open = this.windows.openFrom()
+        foldedFloor = Math.min(foldedFloor, open)
+        if (this.inline.length > 0 && open < this.norm.folded.length) r = Math.min(r, this.norm.folded.origStart(open))
+      }
+    }
+    // A redaction is released whole or not at all.
+    for (let moved = true; moved; ) {
+      moved = false
+      for (const sp of this.spans) {
+        if (sp.start < r && sp.end > r) {
+          r = sp.start
+          moved = true
+        }
+      }
+    }
+    if (r <= this.base) return EMPTY
+    const out = this.cut(r)
+    this.norm.folded.trim(foldedFloor)
+    this.norm.literal.trim(literalFloor)
+    this.opts.metrics?.holdback(this.held.length)
+    return { text: out }
+  }
+
+  /** Removes held[base, r) and returns it with its redactions applied. */
+  private cut(r: number): string {
+    let out = ''
+    let at = this.base
+    let n = 0
+    const spans = this.spans
+    while (n < spans.length && spans[n]!.start < r) {
+      const first = spans[n]!
+      let end = first.end
+      n++
+      // Overlapping spans merge: the union is masked once, with the first rule's mask.
+      while (n < spans.length && spans[n]!.start < end) end = Math.max(end, spans[n++]!.end)
+      const start = Math.max(first.start, at)
+      if (end <= start) continue
+      out += this.held.slice(at - this.base, start - this.base)
+      out += this.policy.rules[first.rule]!.mask(this.held.slice(start - this.base, end - this.base), first.label)
+      at = end
+    }
+    if (n > 0) this.spans = spans.slice(n)
+    out += this.held.slice(at - this.base, r - this.base)
+    this.held = this.held.slice(r - this.base)
+    this.base = r
+    return out
+  }
+
+  private stop(f: Finding, retraction: boolean): Step {
+    this.stopped = true
+    this.blocked = f
+    this.held = ''
+    this.spans = []
+    return retraction ? { text: '', block: f, retraction: true } : { text: '', block: f }
+  }
+}
+
+/** Moderates one complete text (a request message, a JSON body field, a done event). */
+export function moderateWhole(policy: CompiledModeration, opts: ModeratorOptions, text: string): Step | Promise<Step> {
+  const m = new TextModerator(policy, opts)
+  const first = m.push(text)
+  const join = (a: Step, b: Step): Step => (a.block ? a : b.block ? { ...b, text: a.text + b.text } : { text: a.text + b.text })
+  if (first instanceof Promise) {
+    return first.then((a) => {
+      const b = m.end()
+      return b instanceof Promise ? b.then((bb) => join(a, bb)) : join(a, b)
+    })
+  }
+  const second = m.end()
+  return second instanceof Promise ? second.then((b) => join(first, b)) : join(first, second)
+}
