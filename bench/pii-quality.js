@@ -102,13 +102,15 @@ export async function piiQuality(datasetDir = join(DEFAULT_DATASETS, 'presidio-s
           if (found.some((h) => h.start === g.start_position && h.end === g.end_position)) r.exact++
         } else {
           r.fn++
-          opts.verbose?.(`miss  ${entity} ${JSON.stringify(s.full_text.slice(g.start_position, g.end_position))} in ${JSON.stringify(s.full_text)}`)
+          const span = JSON.stringify(s.full_text.slice(g.start_position, g.end_position))
+          opts.verbose?.(`miss  ${entity} ${span} in ${JSON.stringify(s.full_text)}`)
         }
       }
       for (const h of found) {
         if (!gold.some((g) => overlaps(g, h))) {
           r.fp++
-          opts.verbose?.(`false ${entity} ${JSON.stringify(s.full_text.slice(h.start, h.end))} in ${JSON.stringify(s.full_text)}`)
+          const span = JSON.stringify(s.full_text.slice(h.start, h.end))
+          opts.verbose?.(`false ${entity} ${span} in ${JSON.stringify(s.full_text)}`)
         }
       }
     }
@@ -211,7 +213,9 @@ async function main() {
   const log = (/** @type {string} */ line) => process.stdout.write(`${line}\n`)
   const q = await piiQuality(values.dataset, values.verbose ? { verbose: log } : {})
   log(`PII quality on ${q.sentences} sentences (presidio-synth), streamed in random 1–8 char pieces`)
-  log('type            tp   fp   fn  precision  recall  exact spans')
+  const row = (/** @type {(string | number)[]} */ cells) =>
+    log(cells.map((c, i) => (i === 0 ? String(c).padEnd(14) : String(c).padStart([4, 4, 4, 10, 7, 12][i - 1] ?? 0))).join(' '))
+  row(['type', 'tp', 'fp', 'fn', 'precision', 'recall', 'exact spans'])
   let tp = 0
   let fp = 0
   let fn = 0
@@ -219,15 +223,15 @@ async function main() {
     tp += r.tp
     fp += r.fp
     fn += r.fn
-    log(`${t.padEnd(14)} ${String(r.tp).padStart(4)} ${String(r.fp).padStart(4)} ${String(r.fn).padStart(4)}  ${r.precision.toFixed(3).padStart(9)}  ${r.recall.toFixed(3).padStart(6)}  ${String(r.exact).padStart(11)}`)
+    row([t, r.tp, r.fp, r.fn, r.precision.toFixed(3), r.recall.toFixed(3), r.exact])
   }
-  log(`${'all'.padEnd(14)} ${String(tp).padStart(4)} ${String(fp).padStart(4)} ${String(fn).padStart(4)}  ${(tp / (tp + fp)).toFixed(3).padStart(9)}  ${(tp / (tp + fn)).toFixed(3).padStart(6)}`)
+  row(['all', tp, fp, fn, (tp / (tp + fp)).toFixed(3), (tp / (tp + fn)).toFixed(3)])
   if (values['no-throughput']) return
   const t = await piiThroughput()
-  log(
-    `throughput, all PII types, ${(t.bytes / 1e6).toFixed(1)} MB in ${t.piece}-char pushes (best of 5, CPU time, ${t.hits} hits):\n` +
-      `  detectors alone ${t.detectorMbPerSecond.toFixed(1)} MB/s; with pushing into and trimming the view ${t.mbPerSecond.toFixed(1)} MB/s`,
-  )
+  const mb = (t.bytes / 1e6).toFixed(1)
+  log(`\nthroughput, all PII types, ${mb} MB in ${t.piece}-char pushes (best of 5 rounds, CPU time, ${t.hits} hits):`)
+  log(`  detectors alone:                            ${t.detectorMbPerSecond.toFixed(1)} MB/s`)
+  log(`  with pushing into and trimming the view:    ${t.mbPerSecond.toFixed(1)} MB/s`)
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

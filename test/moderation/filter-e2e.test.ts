@@ -169,7 +169,7 @@ t.test('moderation filter end to end', async (t) => {
   })
 
   t.test('an RE2-incompatible regex is a load error with file:path, and the last good policy stays', async (t) => {
-    await writeFile(join(stack.dir, 'policy.yaml'), POLICY.replace("regex: 'ACME-[0-9]{6}'", "regex: '(ACME)-\\\\1'"))
+    await writeFile(join(stack.dir, 'policy.yaml'), POLICY.replace("regex: 'ACME-[0-9]{6}'", "regex: '(ACME)-\\1'"))
     let status = ''
     for (let i = 0; i < 200 && !status.includes('policy.yaml:spec.moderation.rules[4].regex'); i++) {
       await new Promise((r) => setTimeout(r, 25))

@@ -6,9 +6,9 @@ import { celType, isCelError, parse, plan, type CelError, type CelResult } from 
 import { toBindings, type CelActivation, type CelBindings } from './activation.js'
 import { celEnvironment } from './environment.js'
 import { compileFastPath, type FastProgram } from './fast-path.js'
+import { overloadTable } from './overloads.js'
 import { describePosition, focusOffset, positionOf } from './source-position.js'
 import { checkSyntax } from './syntax-check.js'
-import { overloadTable } from './overloads.js'
 import { checkCondition, type CheckedCondition, type MissingNote } from './type-check.js'
 import type { CelVariableName } from './variables.js'
 

@@ -8,7 +8,7 @@ import { celMap, type CelInput, type CelMap, type CelUint } from '@bufbuild/cel'
 
 type Key = bigint | string | boolean | CelUint
 
-export class RecordMap implements ReadonlyMap<Key, CelInput> {
+class RecordMap implements ReadonlyMap<Key, CelInput> {
   constructor(private readonly record: Readonly<Record<string, unknown>>) {}
 
   get(key: Key): CelInput | undefined {

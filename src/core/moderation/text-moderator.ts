@@ -227,7 +227,6 @@ export class TextModerator {
   }
 
   private release(final: boolean): Step {
-    if (this.blocked) return this.stop(this.blocked, false)
     if (this.lateBlock) return this.stop(this.lateBlock, true)
     const total = this.base + this.held.length
     let r = final ? total : Math.min(total, this.norm.pending)
@@ -246,6 +245,9 @@ export class TextModerator {
         if (this.inline.length > 0 && open < this.norm.folded.length) r = Math.min(r, this.norm.folded.origStart(open))
       }
     }
+    // Checked text before a blocked span still goes out, then the block.
+    const block = this.blocked
+    if (block) r = Math.min(r, block.start)
     // A redaction is released whole or not at all.
     for (let moved = true; moved; ) {
       moved = false
@@ -256,8 +258,9 @@ export class TextModerator {
         }
       }
     }
-    if (r <= this.base) return EMPTY
+    if (r <= this.base) return block ? this.stop(block, false) : EMPTY
     const out = this.cut(r)
+    if (block) return { ...this.stop(block, false), text: out }
     this.norm.folded.trim(foldedFloor)
     this.norm.literal.trim(literalFloor)
     this.opts.metrics?.holdback(this.held.length)

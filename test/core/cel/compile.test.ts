@@ -144,7 +144,14 @@ t.test('the variables documented in the index are the ones the checker knows', a
   }
 })
 
-t.test('compiling never throws, whatever the text', async (t) => {
+const SAMPLE = {
+  principal: { subject: 'u', roles: ['team-a'], tier: 'gold', claims: { a: 1 } },
+  request: { method: 'POST', path: '/v1/chat/completions', model: 'large', headers: { 'x-debug': '1' } },
+  time: new Date('2025-03-30T01:00:00Z'),
+  source: { ip: '::1' },
+}
+
+t.test('compiling never throws, whatever the text, nor does evaluating what compiled', async (t) => {
   const seeds = [
     '"analyst" in principal.roles && request.model == "large"',
     'time.getHours("Europe/Berlin") >= 9 && time.getHours("Europe/Berlin") < 17',
@@ -165,8 +172,11 @@ t.test('compiling never throws, whatever the text', async (t) => {
       else s = s.slice(0, at) + s.slice(at, at + 5).split('').reverse().join('') + s.slice(at + 5)
     }
     const result = compileCondition(s)
-    if (result.ok) compiled++
-    else {
+    if (result.ok) {
+      compiled++
+      const verdict = result.condition.evaluate(SAMPLE)
+      if (typeof verdict !== 'boolean' && typeof verdict.error !== 'string') t.fail(`${JSON.stringify(s)} evaluated to ${JSON.stringify(verdict)}`)
+    } else {
       refused++
       if (!/^(line \d+, )?column \d+: ./.test(result.message)) t.fail(`${JSON.stringify(s)}: ${result.message}`)
       if (/cannot be compiled/.test(result.message)) t.fail(`${JSON.stringify(s)} reached an unexpected shape: ${result.message}`)

@@ -39,7 +39,12 @@ export class ResponseModeration implements ResponseTransform {
     const texts: string[] = []
     for (const slot of slots) {
       const step = slot.kind === 'delta' ? await this.channel(slot.channel).push(slot.text) : await moderateWhole(this.policy, this.opts, slot.text)
-      if (step.block) return this.block(emit, step.retraction === true)
+      if (step.block) {
+        // What was checked before the stop still reaches the client, in carriers of its channel.
+        slots.forEach((s, i) => i < texts.length && s.kind === 'delta' && this.carry(emit, s.channel, texts[i]!))
+        if (slot.kind === 'delta') this.carry(emit, slot.channel, step.text)
+        return this.block(emit, step.retraction === true)
+      }
       texts.push(step.text)
     }
 
@@ -48,7 +53,11 @@ export class ResponseModeration implements ResponseTransform {
     for (const channel of closing) {
       const step: Step = await this.channels.get(channel)!.end()
       this.channels.delete(channel)
-      if (step.block) return this.block(emit, step.retraction === true)
+      if (step.block) {
+        slots.forEach((s, i) => s.kind === 'delta' && this.carry(emit, s.channel, texts[i]!))
+        this.carry(emit, channel, step.text)
+        return this.block(emit, step.retraction === true)
+      }
       if (step.text === '') continue
       // Held text goes out before the event that closes its channel: in it when it has a slot
       // of that channel, else in a carrier event of the same format just before it.
@@ -67,9 +76,13 @@ export class ResponseModeration implements ResponseTransform {
     for (const [channel, m] of [...this.channels]) {
       const step = await m.end()
       this.channels.delete(channel)
+      this.carry(emit, channel, step.text)
       if (step.block) return this.block(emit, step.retraction === true)
-      if (step.text !== '') emit({ kind: 'sse', event: this.codec.carrier(channel, step.text) })
     }
+  }
+
+  private carry(emit: Emit, channel: string, text: string): void {
+    if (text !== '') emit({ kind: 'sse', event: this.codec.carrier(channel, text) })
   }
 
   private channel(name: string): TextModerator {

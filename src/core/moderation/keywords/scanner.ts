@@ -1,7 +1,7 @@
 import type { Hit, StreamScanner, TextView } from '../types.js'
 import { wideStep, type Automaton } from './automaton.js'
 import { NEEDS_LEFT, NEEDS_RIGHT, type KeywordSet } from './keyword-set.js'
-import { combineSurrogates, isHighSurrogate, isLowSurrogate, isWordCodePoint } from './word-chars.js'
+import { ASCII_WORD, combineSurrogates, isHighSurrogate, isLowSurrogate, isWordCodePoint } from './word-chars.js'
 
 /** Right-edge verdicts. */
 const NON_WORD = 0
@@ -10,8 +10,9 @@ const UNKNOWN = 2
 
 /**
  * One stream's pass over the folded view. Each scan feeds only the code units the view gained;
- * the automaton state carries the partial matches across pushes, so the hold point is simply the
- * view length minus the current state's depth, lowered for whole-word matches that still wait
+ * the automaton state carries the partial matches across pushes, so the hold point is the view
+ * length minus the current state's depth (less when that text begins mid-word and only whole-word
+ * keywords begin with it: see mid-word-hold.ts), lowered for whole-word matches that still wait
  * for the character after them.
  */
 export class KeywordScanner implements StreamScanner {
@@ -26,15 +27,17 @@ export class KeywordScanner implements StreamScanner {
   private readonly pendingStart: number[] = []
   private readonly pendingEnd: number[] = []
 
-  // The last code units fed, enough to see the character before any match still to come: the
-  // engine trims the view up to the hold point, which is where such a match may start. A store
-  // per code unit costs less than fetching the context from the view at the end of every scan.
+  // The last code units fed, enough to see the character before any match still to come or any
+  // keyword prefix held: the engine trims the view up to the hold point, which is where such a
+  // match may start. A store per code unit costs less than fetching the context from the view.
   private readonly recent: Uint16Array
   private readonly recentMask: number
 
   constructor(
     private readonly a: Automaton,
     private readonly k: KeywordSet,
+    /** By state: code units to hold when its text begins mid-word (buildMidWordHold). */
+    private readonly midWordHold: Int32Array,
   ) {
     // Room for the longest keyword plus a surrogate pair before it.
     let size = 4
@@ -75,7 +78,18 @@ export class KeywordScanner implements StreamScanner {
 
   holdFrom(): number {
     if (this.ended) return this.pos
-    let from = this.pos - this.a.depth[this.row >> this.a.shift]!
+    const s = this.row >> this.a.shift
+    let held = this.a.depth[s]!
+    const midWord = this.midWordHold[s]!
+    if (midWord !== held) {
+      // Only whole-word keywords begin with the held text: it need not be held if it begins
+      // mid-word. Called once per push, so the ASCII case skips the general check.
+      const start = this.pos - held
+      const before = start === 0 ? 0x20 : this.recent[(start - 1) & this.recentMask]!
+      if (before < 128) held -= (held - midWord) * ASCII_WORD[before]!
+      else if (this.leftOf(start) === WORD) held = midWord
+    }
+    let from = this.pos - held
     for (let i = 0; i < this.pendingCount; i++) from = Math.min(from, this.pendingStart[i]!)
     return from
   }
@@ -137,7 +151,7 @@ export class KeywordScanner implements StreamScanner {
     this.pendingCount = kept
   }
 
-  /** Whether a word character precedes `start`, which is at most maxDepth units back. */
+  /** Whether a word character precedes `start`, which is at most maxDepth units back from pos. */
   private leftOf(start: number): number {
     if (start === 0) return NON_WORD
     const u = this.recent[(start - 1) & this.recentMask]!

@@ -31,6 +31,14 @@ const NON_MARK_EXTENDERS: readonly (readonly [number, number])[] = [
   [0xffda, 0xffdc], [0x16d67, 0x16d68],
 ]
 
+/**
+ * ASCII characters that a following mark can compose with under NFKC (e + ◌́ → é, = + ◌̸ → ≠):
+ * letters but Q and q, and < = >. Any other ASCII character is final as soon as it is read;
+ * marks after it start a segment of their own, which NFKC treats the same way.
+ */
+export const ASCII_COMPOSES = new Uint8Array(128)
+for (const ch of '<=>ABCDEFGHIJKLMNOPRSTUVWXYZabcdefghijklmnoprstuvwxyz') ASCII_COMPOSES[ch.charCodeAt(0)] = 1
+
 const table = new Uint8Array(0x110000)
 for (let c = 0; c < 0x80; c++) table[c] = KNOWN | (isAsciiLetter(c) ? LETTER : 0)
 

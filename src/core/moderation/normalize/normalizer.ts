@@ -1,7 +1,7 @@
 import type { IncrementalNormalizer } from '../types.js'
 import { ViewBuffer } from '../view-buffer.js'
 import { Base64Runs } from './base64.js'
-import { EXTENDER, combineSurrogates, isLowSurrogate, props } from './code-points.js'
+import { ASCII_COMPOSES, EXTENDER, combineSurrogates, isLowSurrogate, props } from './code-points.js'
 import { ASCII_FOLD, foldCodePoint, literalCodePoint, literalSegment } from './fold-char.js'
 import { FoldedSink } from './folded-sink.js'
 import { LeetMapper } from './leet.js'
@@ -10,6 +10,14 @@ import { SpacingJoiner } from './spacing.js'
 export interface NormalizerOptions {
   /** Also fold what base64 runs of 16+ characters decode to (appended to the folded view). */
   decodeBase64?: boolean
+  /**
+   * Hold an ASCII letter that ends a push until the next push, in case a combining mark
+   * follows that NFKC composes with it. Off by default: LLM text is precomposed, and holding
+   * the last letter of every delta would delay every token by one inter-token interval. With it
+   * off, a mark that arrives in a later push than its letter is normalized on its own (the
+   * folded view strips it either way); only then do the views differ from the whole text's.
+   */
+  composeAcrossPushes?: boolean
 }
 
 /**
@@ -24,7 +32,8 @@ export const MAX_SEGMENT = 32
  * jamo…). NFKC of the text is the concatenation of NFKC of its segments, so a segment is
  * normalized once it is closed, which is when the next one starts; only the open segment is
  * not final. ASCII never goes through String.prototype.normalize: its literal form is itself
- * and its fold a table lookup.
+ * and its fold a table lookup; and only a letter (or < = >) waits for the next character, in
+ * case a mark follows that composes with it.
  *
  * Every unit of both views maps to its whole segment's span, so redacting a letter also
  * removes the marks on it. The folded view then goes through the spacing stage (spaced-out
@@ -55,9 +64,11 @@ class Normalizer implements IncrementalNormalizer {
   /** The open segment's text from earlier pushes when that is one ASCII character, else -1. */
   private segHeadAscii = -1
   private ended = false
+  private readonly composeAcrossPushes: boolean
 
   constructor(options: NormalizerOptions) {
     this.base64 = options.decodeBase64 === true ? new Base64Runs(this.sink, foldPlain) : null
+    this.composeAcrossPushes = options.composeAcrossPushes === true
   }
 
   get pending(): number {
@@ -85,6 +96,7 @@ class Normalizer implements IncrementalNormalizer {
       n--
     }
     this.scan(s, base, n)
+    if (!this.composeAcrossPushes && this.segAscii >= 0 && this.segStart >= 0 && this.carry < 0) this.closeSegment(s, base, n)
     if (this.base64 !== null) this.sink.settle(Math.min(this.spacing.heldFrom(), this.leet.heldFrom()))
   }
 
@@ -118,6 +130,10 @@ class Normalizer implements IncrementalNormalizer {
           this.emitAscii(c, base + i)
           c = next
           i++
+        }
+        if (ASCII_COMPOSES[c] === 0) {
+          this.emitAscii(c, base + i++)
+          continue
         }
         this.segStart = base + i
         this.segAscii = c
@@ -205,7 +221,7 @@ export function createNormalizer(options: NormalizerOptions = {}): IncrementalNo
 
 /** The folded view of a whole text, without base64 decoding (what a decoded run folds to). */
 function foldPlain(text: string): string {
-  const n = new Normalizer({})
+  const n = new Normalizer({ composeAcrossPushes: true })
   n.push(text)
   n.end()
   return n.folded.slice(0)

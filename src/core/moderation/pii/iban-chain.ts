@@ -71,7 +71,8 @@ export class IbanChain {
     if (end - start !== 4 || next !== 32) return
     const a = view.charCodeAt(start)
     const b = view.charCodeAt(start + 1)
-    if (!isLetter(a) || !isLetter(b) || !isDigit(view.charCodeAt(start + 2)) || !isDigit(view.charCodeAt(start + 3))) return
+    if (!isLetter(a) || !isLetter(b)) return
+    if (!isDigit(view.charCodeAt(start + 2)) || !isDigit(view.charCodeAt(start + 3))) return
     const need = ibanLength(String.fromCharCode(a, b))
     if (need === 0) return
     this.start = start

@@ -40,7 +40,12 @@ interface WordRule {
 }
 
 const WORD_RULES: readonly WordRule[] = [
-  { type: CARD, minDigits: 12, maxDigits: 19, test: (w) => (CARD_BARE.test(w) || CARD_GROUPED.test(w)) && validateCard(w) },
+  {
+    type: CARD,
+    minDigits: 12,
+    maxDigits: 19,
+    test: (w) => (CARD_BARE.test(w) || CARD_GROUPED.test(w)) && validateCard(w),
+  },
   {
     type: SSN,
     minDigits: 9,

@@ -1,7 +1,15 @@
 import type { CountryCode } from 'libphonenumber-js'
 import type { TextView } from '../types.js'
 import { DIGIT, LETTER } from './char-class.js'
-import { CNPJ_WORD, CPF_WORD, MAX_WORD, PHONE_AFTER, PHONE_BEFORE, SSN_WORD, type ContextWords } from './context-words.js'
+import {
+  CNPJ_WORD,
+  CPF_WORD,
+  MAX_WORD,
+  PHONE_AFTER,
+  PHONE_BEFORE,
+  SSN_WORD,
+  type ContextWords,
+} from './context-words.js'
 import type { HitSink } from './hit-sink.js'
 import { evaluateNumberRun, MAX_NUMBER_RUN, type NumberContext } from './number-run.js'
 import { PHONE, type TypeMask } from './pii-types.js'
@@ -35,7 +43,14 @@ export class NumberTracker {
   private trailingAt = 0
   private readonly trailing: number[] = []
   private readonly found: number[] = []
-  private readonly ctx: NumberContext = { phone: false, ssn: false, cpf: false, cnpj: false, mrn: false, gluedRight: false }
+  private readonly ctx: NumberContext = {
+    phone: false,
+    ssn: false,
+    cpf: false,
+    cnpj: false,
+    mrn: false,
+    gluedRight: false,
+  }
 
   constructor(
     private readonly want: TypeMask,
@@ -100,9 +115,7 @@ export class NumberTracker {
           if (this.words.wordLength > MAX_WORD) this.settleTrailing(false)
           return
         }
-        this.settleTrailing(
-          this.words.lastStart === this.trailingAt && this.words.lastEnd === i && (this.words.lastFlags & PHONE_AFTER) !== 0,
-        )
+        this.settleTrailing(this.trailingWordEndedAt(i))
         this.idle(c, cls, i, prevCls)
         return
       case OVERFLOW:
@@ -120,10 +133,7 @@ export class NumberTracker {
   end(view: TextView, i: number): void {
     if (this.state === RUN) this.finish(view, i, 0)
     else if (this.state === AFTER_X) this.finish(view, this.xAt, LETTER)
-    else if (this.state === TRAILING) {
-      const w = this.words
-      this.settleTrailing(w.lastStart === this.trailingAt && w.lastEnd === i && (w.lastFlags & PHONE_AFTER) !== 0)
-    }
+    else if (this.state === TRAILING) this.settleTrailing(this.trailingWordEndedAt(i))
     this.state = IDLE
   }
 
@@ -202,13 +212,20 @@ export class NumberTracker {
     found.length = 0
     trailing.length = 0
     evaluateNumberRun(text, this.want, ctx, this.country, found, trailing)
-    for (let k = 0; k < found.length; k += 3) this.sink.emit(found[k]!, this.start + found[k + 1]!, this.start + found[k + 2]!)
+    const at = this.start
+    for (let k = 0; k < found.length; k += 3) this.sink.emit(found[k]!, at + found[k + 1]!, at + found[k + 2]!)
     if (trailing.length === 0 || !(cls & LETTER)) return false
     const last = text.charCodeAt(text.length - 1)
     if (last !== 32 && last !== 45) return false
     this.state = TRAILING
     this.trailingAt = end
     return true
+  }
+
+  /** Whether the word the run waits for just ended at `i` and is a phone label ("office"). */
+  private trailingWordEndedAt(i: number): boolean {
+    const w = this.words
+    return w.lastStart === this.trailingAt && w.lastEnd === i && (w.lastFlags & PHONE_AFTER) !== 0
   }
 
   private settleTrailing(confirmed: boolean): void {

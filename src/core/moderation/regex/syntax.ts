@@ -204,7 +204,7 @@ class Rewriter {
       this.i++
       return
     }
-    if (c >= '1' && c <= '9') refuse(`backreference \\${c} at offset ${at} is not supported: RE2 matches in linear time and has no backreferences`)
+    if (!inClass && c >= '1' && c <= '9') refuse(`backreference \\${c} at offset ${at} is not supported: RE2 matches in linear time and has no backreferences`)
     if (c === 'k' && p[at + 2] === '<') refuse(`named backreference ${p.slice(at, p.indexOf('>', at) + 1 || undefined)} at offset ${at} is not supported: RE2 has no backreferences`)
     if (c === 'C') refuse(`\\C at offset ${at} (any single byte) is not supported: it can split a character in two`)
     if (c === 'Q') {

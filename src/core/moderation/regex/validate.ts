@@ -24,7 +24,7 @@ export type RegexValidation =
     }
   | { ok: false; message: string }
 
-export type RegexCheck = { ok: true; facts: PatternFacts } | { ok: false; message: string }
+export type RegexCheck = { ok: true; facts: PatternFacts; re: RE2 } | { ok: false; message: string }
 
 /** RE2 flags for a rule: `u` is always on in the re2 package; `g` lets exec() start at lastIndex. */
 export function re2Flags(flags: RegexFlags): string {
@@ -52,8 +52,9 @@ export function checkRegexRule(pattern: string, flags: RegexFlags, maxMatchLengt
   }
   const syntax = toParserSyntax(pattern)
   if (!syntax.ok) return syntax
+  let re: RE2
   try {
-    new RE2(pattern, re2Flags(flags))
+    re = new RE2(pattern, re2Flags(flags))
   } catch (e) {
     const msg = (e as Error).message
     if (/pattern too large/.test(msg)) {
@@ -71,5 +72,5 @@ export function checkRegexRule(pattern: string, flags: RegexFlags, maxMatchLengt
   if (facts.min === 0) {
     return { ok: false, message: 'the pattern can match empty text (everything in it is optional, like x* or (a|)), which would be a hit at every position; make it require at least one character' }
   }
-  return { ok: true, facts }
+  return { ok: true, facts, re }
 }

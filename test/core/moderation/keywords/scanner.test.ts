@@ -114,6 +114,31 @@ t.test('holds exactly the longest suffix that is a keyword prefix', async (t) =>
   t.same(run(entries, ['forbi', '']).holds, [0, 5], 'a final scan without new text releases the rest')
 })
 
+t.test('a whole-word keyword is only held from a word start', async (t) => {
+  t.same(run([kw('ogre', true)], ['Hello', ' end']).holds, [5, 9], 'no word starts at the "o" of Hello')
+  t.same(run([kw('ogre', true)], ['Hello o', 'k']).holds, [6, 8], 'a word starts at the last "o"')
+  t.same(run([kw('ogre')], ['Hello', ' end']).holds, [4, 9], 'a keyword without boundary starts anywhere')
+  t.same(run([kw('ogre', true)], ['o']).holds, [1], 'final holds nothing')
+  t.same(run([kw('ogre', true)], ['o', 'g', '']).holds, [0, 0, 2], 'the text start is a word start')
+  t.same(run([kw('ogre', true), kw('ogre')], ['Hello', '']).holds, [4, 5], 'one entry that may start anywhere is enough')
+  t.same(run([kw('-ogre', true)], ['Hello-', 'o', '']).holds, [5, 5, 7], 'a keyword starting with a non-word character needs no word start')
+  t.same(run([kw('ogre', true)], ['x😀o', '']).holds, [3, 4], 'an emoji before is no word character…')
+  t.same(run([kw('ogre', true)], ['x𝒜o', '']).holds, [4, 4], '…a letter outside the BMP is')
+  t.same(run([kw('ogre', true)], ['жo', '']).holds, [2, 2], 'and so is a non-ASCII letter')
+})
+
+t.test('below a prefix that begins mid-word, the hold falls back to the longest one that may start', async (t) => {
+  // After "ego-o": "go-o" begins mid-word; "o" begins after "-", a word start.
+  t.same(run([kw('go-on', true), kw('one', true)], ['ego-o', '']).holds, [4, 5])
+  // After "xgoi": "goi" begins mid-word and so does "i".
+  t.same(run([kw('going', true), kw('in', true)], ['xgoi', '']).holds, [4, 4])
+  t.same(run([kw('going', true), kw('in')], ['xgoi', '']).holds, [3, 4], '"in" may start anywhere')
+  // After "a goi": "goi" begins at a word start, and it is the longest.
+  const started = run([kw('going', true), kw('in', true)], ['a goi', 'ng!', ''])
+  t.same(started.holds, [2, 8, 8])
+  t.same(started.hits, [hit(0, 2, 7)])
+})
+
 t.test('the hold point follows failure links: "bidet" after "forbid"', async (t) => {
   const { holds, hits } = run([kw('forbidden'), kw('bidet')], ['forbid', 'e', 't!', ''])
   // after "forbide": "forbide" is no prefix, "bide" is → hold from 3.
@@ -148,12 +173,14 @@ t.test('right context that is a surrogate pair waits for both halves', async (t)
 
 t.test('left context survives the engine trimming the view up to the hold point', async (t) => {
   const entries = [kw('bad', true)]
-  // The view trims "xxxxxxxxxxxxxxxxa" once the hold point passes it; the "a" before "bad" must
-  // still block the whole-word match.
+  // A whole word cannot start after "a", so nothing is held and the view trims all of
+  // "xxxxxxxxxxxxxxxxxab"; the "a" before "bad" must still block the whole-word match.
   const blocked = run(entries, ['xxxxxxxxxxxxxxxxxab', 'ad', ' end'])
-  t.same(blocked.holds, [18, 18, 25])
+  t.same(blocked.holds, [19, 21, 25])
   t.same(blocked.hits, [])
+  // Here "b" is held, and the space before it trimmed.
   const allowed = run(entries, ['xxxxxxxxxxxxxxxxx b', 'ad', ' end'])
+  t.same(allowed.holds, [18, 18, 25])
   t.same(allowed.hits, [hit(0, 18, 21)])
   const pair = run(entries, ['xxxxxxxxxxxxxxxxx𝒜b', 'ad', ' end'])
   t.same(pair.hits, [], 'a letter outside the BMP, both halves trimmed away')

@@ -7,7 +7,7 @@ const b64 = (s: string): string => Buffer.from(s, 'utf8').toString('base64')
 const b64url = (s: string): string => Buffer.from(s, 'utf8').toString('base64url')
 
 function fold(parts: string[], decodeBase64 = true): IncrementalNormalizer {
-  const n = createNormalizer({ decodeBase64 })
+  const n = createNormalizer({ decodeBase64, composeAcrossPushes: true })
   for (const p of parts) n.push(p)
   n.end()
   return n
@@ -53,7 +53,7 @@ t.test('a decoded run is folded and appended right after the run', async (t) => 
 t.test('the run is held until it is decided, and the result is the same in any pieces', async (t) => {
   const text = `x ${b64url('forbidden word here')}, ok`
   const whole = fold([text])
-  const n = createNormalizer({ decodeBase64: true })
+  const n = createNormalizer({ decodeBase64: true, composeAcrossPushes: true })
   for (let i = 0; i < text.length; i += 3) {
     n.push(text.slice(i, i + 3))
     const runOpen = i + 3 > 2 && i + 3 <= 2 + b64url('forbidden word here').length
@@ -69,7 +69,7 @@ t.test('without the option, or past the bound, nothing is decoded', async (t) =>
   t.notMatch(fold([`see ${run}`], false).folded.slice(0), /hate/)
   const long = b64('hate '.repeat(Math.ceil((MAX_BASE64_RUN * 3) / 4 / 5) + 3))
   t.ok(long.length > MAX_BASE64_RUN)
-  const n = createNormalizer({ decodeBase64: true })
+  const n = createNormalizer({ decodeBase64: true, composeAcrossPushes: true })
   let maxLag = 0
   for (let i = 0; i < long.length; i += 7) {
     n.push(long.slice(i, i + 7))

@@ -1,6 +1,7 @@
 import t from 'tap'
-import { EXTENDER, IGNORABLE, LETTER, props } from '../../../../src/core/moderation/normalize/code-points.js'
+import { ASCII_COMPOSES, EXTENDER, IGNORABLE, LETTER, props } from '../../../../src/core/moderation/normalize/code-points.js'
 
+const MARK = /^\p{M}$/u
 const allCodePoints = function* (): Generator<number> {
   for (let cp = 0; cp < 0x110000; cp++) if (cp < 0xd800 || cp > 0xdfff) yield cp
 }
@@ -31,4 +32,18 @@ t.test('marks are extenders, letters and ignorables are classified', async (t) =
   }
   t.ok((props(0x3b1) & LETTER) !== 0 && (props(0x1d421) & LETTER) !== 0)
   t.notOk((props(0x31) & LETTER) !== 0 || (props(0xdc00) & (LETTER | EXTENDER)) !== 0)
+})
+
+t.test('exactly the ASCII characters a mark can compose with wait for the next character', async (t) => {
+  const marks: string[] = []
+  for (let cp = 0x80; cp < 0x110000; cp++) {
+    if (cp >= 0xd800 && cp <= 0xdfff) continue
+    const ch = String.fromCodePoint(cp)
+    if (MARK.test(ch)) marks.push(ch)
+  }
+  for (let c = 0; c < 128; c++) {
+    const a = String.fromCharCode(c)
+    const composes = marks.some((m) => (a + m).normalize('NFKC') !== a + m.normalize('NFKC'))
+    t.equal(ASCII_COMPOSES[c] === 1, composes, `U+${c.toString(16).padStart(4, '0')}`)
+  }
 })

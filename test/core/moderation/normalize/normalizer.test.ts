@@ -3,7 +3,7 @@ import { MAX_SEGMENT, createNormalizer, foldText, literalText } from '../../../.
 import type { IncrementalNormalizer, TextView } from '../../../../src/core/moderation/types.js'
 
 function pushAll(parts: string[], decodeBase64 = false): IncrementalNormalizer {
-  const n = createNormalizer({ decodeBase64 })
+  const n = createNormalizer({ decodeBase64, composeAcrossPushes: true })
   for (const p of parts) n.push(p)
   n.end()
   return n
@@ -41,7 +41,7 @@ t.test('folded view: the documented rules end to end', async (t) => {
     ["I'm a cat", "i'm a cat"],
     ['h -- a', 'h -- a'],
     ['h . . a', 'h . . a'],
-    ['h' + ' '.repeat(40) + 'a', 'h a'],
+    ['h' + ' '.repeat(40) + 'a', 'h a'], // kept: longer than MAX_SEPARATOR_CHARS (refolding would join it)
     ['page 1 of 3', 'page 1 of 3'],
     ['h4t3 $h1t k1ll 5h17', 'hate shit kill shit'],
     ['kill! c++ wow!!a sh!t', 'kill! c++ wow!!a shit'],
@@ -85,7 +85,7 @@ t.test('each normalized unit maps to the original span that produced it', async 
 })
 
 t.test('a surrogate pair or a combining sequence split across pushes', async (t) => {
-  const n = createNormalizer()
+  const n = createNormalizer({ composeAcrossPushes: true })
   n.push('I \uD835')
   t.equal(n.pending, 1, 'the space may still get a mark, then half a surrogate pair')
   n.push('\uDC21ate cafe')
@@ -97,14 +97,14 @@ t.test('a surrogate pair or a combining sequence split across pushes', async (t)
   t.equal(n.literal.slice(0), 'I hate caf\u0229\u0301 ok')
   t.equal(n.pending, 17)
 
-  const h = createNormalizer()
+  const h = createNormalizer({ composeAcrossPushes: true })
   h.push('\u1100')
   h.push('\u1161')
   h.push('\u11A8!')
   h.end()
   t.equal(h.literal.slice(0), '각!')
 
-  const lone = createNormalizer()
+  const lone = createNormalizer({ composeAcrossPushes: true })
   lone.push('a\uD800')
   lone.push('b\uDC00')
   lone.push('\uD83D')
@@ -114,14 +114,17 @@ t.test('a surrogate pair or a combining sequence split across pushes', async (t)
 })
 
 t.test('pending trails the end by what may still change', async (t) => {
-  const n = createNormalizer()
+  const n = createNormalizer({ composeAcrossPushes: true })
   n.push('hello world')
   t.equal(n.pending, 10, 'the last character may still get a mark')
   n.push(' a')
   t.equal(n.pending, 12)
-  n.push(' b ')
+  n.push(' b')
   t.equal(n.pending, 13, 'the space after a single letter waits for what follows the next one')
   t.equal(n.folded.slice(0), 'hello world a')
+  n.push(' ')
+  t.equal(n.pending, 15, 'b is single: the space before it goes, the one after it waits')
+  t.equal(n.folded.slice(0), 'hello world ab')
   n.push('cd')
   t.equal(n.pending, 15)
   t.equal(n.folded.slice(0), 'hello world ab')
@@ -129,7 +132,16 @@ t.test('pending trails the end by what may still change', async (t) => {
   t.equal(n.folded.slice(0), 'hello world ab cd')
   t.equal(n.pending, 18)
 
-  const leet = createNormalizer()
+  const plain = createNormalizer({ composeAcrossPushes: true })
+  plain.push('Hello, world. Q')
+  t.equal(plain.pending, 15, 'nothing a mark could compose with, nothing held')
+  plain.push('=')
+  t.equal(plain.pending, 15, '= may still become ≠')
+  plain.push('\u0338')
+  plain.end()
+  t.equal(plain.literal.slice(0), 'Hello, world. Q≠')
+
+  const leet = createNormalizer({ composeAcrossPushes: true })
   leet.push('wow h4')
   t.equal(leet.pending, 5, 'a leet run waits for its end')
   leet.push('te')
@@ -138,7 +150,7 @@ t.test('pending trails the end by what may still change', async (t) => {
 
 t.test('a long combining sequence cannot hold text back', async (t) => {
   const zalgo = 'a' + '\u0301'.repeat(200) + 'b'
-  const n = createNormalizer()
+  const n = createNormalizer({ composeAcrossPushes: true })
   let pushed = 0
   let maxLag = 0
   for (const ch of zalgo) {
@@ -154,7 +166,7 @@ t.test('a long combining sequence cannot hold text back', async (t) => {
 })
 
 t.test('end() is final', async (t) => {
-  const n = createNormalizer()
+  const n = createNormalizer({ composeAcrossPushes: true })
   n.push('abc')
   n.end()
   n.end()
@@ -163,7 +175,7 @@ t.test('end() is final', async (t) => {
 })
 
 t.test('views can be trimmed by their consumer while the stream goes on', async (t) => {
-  const n = createNormalizer()
+  const n = createNormalizer({ composeAcrossPushes: true })
   let text = ''
   for (let i = 0; i < 2000; i++) {
     const piece = `word${i} h a t e `
@@ -176,4 +188,18 @@ t.test('views can be trimmed by their consumer while the stream goes on', async 
   t.ok(n.folded.base > 0)
   t.equal(n.folded.slice(n.folded.length - 5), 'hate ')
   t.equal(n.pending, text.length)
+})
+
+t.test('by default a letter that ends a push is final: no token waits for the next one', async (t) => {
+  const make = createNormalizer
+  const n = make()
+  n.push('Hello')
+  t.equal(n.pending, 5, 'nothing of "Hello" is pending')
+  t.equal(n.folded.slice(0), 'hello')
+  n.push('\u0301 world')
+  n.end()
+  t.equal(n.folded.slice(0), 'hello world', 'a mark that arrives later is still stripped from the folded view')
+  const strict = make({ composeAcrossPushes: true })
+  strict.push('Hello')
+  t.equal(strict.pending, 4, 'with composeAcrossPushes the last letter waits for a possible mark')
 })

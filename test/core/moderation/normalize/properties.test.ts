@@ -53,7 +53,7 @@ function snapshot(v: TextView): Snapshot {
 }
 
 function run(parts: string[], decodeBase64 = false): { literal: Snapshot; folded: Snapshot; norm: IncrementalNormalizer } {
-  const norm = createNormalizer({ decodeBase64 })
+  const norm = createNormalizer({ decodeBase64, composeAcrossPushes: true })
   for (const p of parts) norm.push(p)
   norm.end()
   return { literal: snapshot(norm.literal), folded: snapshot(norm.folded), norm }

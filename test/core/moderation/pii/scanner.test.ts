@@ -100,7 +100,8 @@ t.test('generic secrets after a key word', (t) => {
   t.same(find('aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY'), [
     'api_key:wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
   ])
-  t.same(find('OPENAI_API_KEY=sk-proj-Ab1_Ab1_Ab1_Ab1_Ab1_Ab1_'), ['api_key:sk-proj-Ab1_Ab1_Ab1_Ab1_Ab1_Ab1_'], 'one hit')
+  const key = 'sk-proj-Ab1_Ab1_Ab1_Ab1_Ab1_Ab1_'
+  t.same(find(`OPENAI_API_KEY=${key}`), [`api_key:${key}`], 'a key after key= is one hit')
   t.end()
 })
 

@@ -141,3 +141,32 @@ t.test('one code unit at a time', (t) => {
   t.equal(mismatch(text, Array.from({ length: text.length }, (_, i) => i), whole), null)
   t.end()
 })
+
+t.test('random soups of number and token fragments', (t) => {
+  // Dense in half-candidates that complete, break or glue together in every order.
+  const pieces = [
+    'Phone: ', 'SSN ', 'MRN:', 'key=', 'call ', ' office', '-Fax', ' ', ' ', ' ', '-', '.', '(', ')', '+',
+    'x', '@', 'a@b.io', 'bob', '.com', '192.168.', '10.', '555', '1234', '4111 1111', '123-45-6789', '0',
+    '7', '99', 'GB82 WEST ', '1234 5698 ', '7654 32', 'Zx8fQ2pL9mN4vB7cT1yR6wK3', 'eyJhbGciOiJub25lIn0',
+    '.eyJ4IjoxfQ.', '::', 'fe80', '\n', ',', 'AKIAIOSFODNN7EXAMPLE', '529.982.247-25',
+  ]
+  const random = mulberry32(11)
+  let bad: object | null = null
+  let hits = 0
+  for (let k = 0; k < 300 && bad === null; k++) {
+    let text = ''
+    const n = 4 + Math.floor(random() * 12)
+    for (let i = 0; i < n; i++) text += pieces[Math.floor(random() * pieces.length)]
+    const whole = run(matcher, text, []).hits
+    hits += whole.length
+    for (let i = 0; i <= text.length && bad === null; i++) bad = mismatch(text, [i], whole)
+    for (let r = 0; r < 30 && bad === null; r++) {
+      const a = Math.floor(random() * (text.length + 1))
+      const b = Math.floor(random() * (text.length + 1))
+      bad = mismatch(text, [Math.min(a, b), Math.max(a, b)], whole)
+    }
+  }
+  t.equal(bad, null, 'all splits agree')
+  t.ok(hits > 50, `the soups have hits (${hits})`)
+  t.end()
+})

@@ -183,7 +183,14 @@ each(
     'xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx',
     'AIza' + 'SyD-abcdefghijklmnopqrstuvwxyz12345',
   ],
-  ['AKIAIOSFODNN7EXAMPL', 'ghp_short', 'sk-short', 'task-' + 'a'.repeat(30), 'xoxz-1234567890', 'AIza' + 'x'.repeat(34)],
+  [
+    'AKIAIOSFODNN7EXAMPL',
+    'ghp_short',
+    'sk-short',
+    'task-' + 'a'.repeat(30),
+    'xoxz-1234567890',
+    'AIza' + 'x'.repeat(34),
+  ],
 )
 
 t.test('shannonEntropy and isHighEntropySecret', (t) => {

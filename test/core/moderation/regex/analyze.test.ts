@@ -78,10 +78,11 @@ t.test('trigger literals', async (t) => {
   const digits = trig('\\d{3}-\\d{4}')
   t.same([digits?.atoms.length, digits?.atoms[0], digits?.pre], [100, '00', [0, 0]], 'digit pairs beat a lone "-"')
   t.equal(trig('(?s).{3}'), null, 'nothing selective: searched everywhere')
+  t.equal(trig('\\S{4}'), null)
 })
 
 // Pieces of random patterns, and text drawn from what they mention.
-const PIECES = ['a', 'b', 'k', 'S', 'ACME-', 'é', '😀', '\\d', '\\w', '\\s', '.', '[a-c]', '[^a ]', '[[:upper:]]', '\\pL', '-', ' ', '\\b', '^', '$', 'x']
+const PIECES = ['a', 'b', 'k', 'S', 'ACME-', 'é', '😀', '\\d', '\\w', '\\s', '.', '[a-c]', '[^a ]', '[[:upper:]]', '[[:^alpha:]]', '\\pL', '\\PL', '\\p{Greek}', '\\Q-.\\E', '\\x{e9}', '(?i:k)', '(?-i:S)', '-', ' ', '\\b', '\\B', '^', '$', '\\z', 'x']
 const QUANT = ['', '', '', '?', '*', '+', '{2}', '{1,3}']
 const ALPHABET = ['a', 'b', 'c', 'k', 'K', '\u212a', 's', 'S', 'ſ', 'ACME-', 'é', 'É', '😀', '1', '42', ' ', '-', '\n', 'x', 'X', 'Ω']
 
@@ -89,7 +90,7 @@ function randomPattern(rnd: () => number): string {
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)]!
   const term = (): string => {
     const base = rnd() < 0.15 ? `(?:${pick(PIECES)}${pick(PIECES)}|${pick(PIECES)})` : pick(PIECES)
-    return /^[\\^$]b?$|^\\b$/.test(base) ? base : base + pick(QUANT)
+    return /^(\\[bBz]|\^|\$)$/.test(base) ? base : base + pick(QUANT)
   }
   let p = ''
   const n = 1 + Math.floor(rnd() * 4)
