@@ -16,6 +16,8 @@ type Emit = (u: ResponseUnit) => void
 export class ResponseModeration implements ResponseTransform {
   private readonly codec: StreamCodec
   private readonly channels = new Map<string, TextModerator>()
+  /** Channels that had deltas: their done events repeat text already counted. */
+  private readonly streamed = new Set<string>()
   private done = false
 
   constructor(
@@ -38,7 +40,7 @@ export class ResponseModeration implements ResponseTransform {
     const slots = this.codec.extract(ev)
     const texts: string[] = []
     for (const slot of slots) {
-      const step = slot.kind === 'delta' ? await this.channel(slot.channel).push(slot.text) : await moderateWhole(this.policy, this.opts, slot.text)
+      const step = slot.kind === 'delta' ? await this.channel(slot.channel).push(slot.text) : await this.whole(slot.channel, slot.text)
       if (step.block) {
         // What was checked before the stop still reaches the client, in carriers of its channel.
         slots.forEach((s, i) => i < texts.length && s.kind === 'delta' && this.carry(emit, s.channel, texts[i]!))
@@ -81,13 +83,26 @@ export class ResponseModeration implements ResponseTransform {
     }
   }
 
+  /**
+   * A complete text: a done event repeating what its deltas said (counted once, when the deltas
+   * were checked, so it is re-checked quietly), or a text that was never streamed.
+   */
+  private whole(channel: string, text: string): Step | Promise<Step> {
+    if (!this.streamed.has(channel)) return moderateWhole(this.policy, this.opts, text)
+    const { onFinding: _f, metrics: _m, ...quiet } = this.opts
+    return moderateWhole(this.policy, quiet, text)
+  }
+
   private carry(emit: Emit, channel: string, text: string): void {
     if (text !== '') emit({ kind: 'sse', event: this.codec.carrier(channel, text) })
   }
 
   private channel(name: string): TextModerator {
     let m = this.channels.get(name)
-    if (!m) this.channels.set(name, (m = new TextModerator(this.policy, this.opts)))
+    if (!m) {
+      this.channels.set(name, (m = new TextModerator(this.policy, this.opts)))
+      this.streamed.add(name)
+    }
     return m
   }
 

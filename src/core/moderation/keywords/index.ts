@@ -1,7 +1,7 @@
 import type { CompiledMatcher, StreamScanner } from '../types.js'
 import { buildAutomaton } from './automaton.js'
 import { groupKeywords, type KeywordEntry } from './keyword-set.js'
-import { buildMidWordHold } from './mid-word-hold.js'
+import { buildHoldDepths } from './hold-depth.js'
 import { KeywordScanner } from './scanner.js'
 
 export type { KeywordEntry } from './keyword-set.js'
@@ -13,9 +13,9 @@ export type { KeywordEntry } from './keyword-set.js'
 export function compileKeywords(entries: readonly KeywordEntry[]): CompiledMatcher {
   const set = groupKeywords(entries)
   const automaton = buildAutomaton(set.patterns)
-  const midWordHold = buildMidWordHold(automaton, set)
+  const holdDepths = buildHoldDepths(automaton, set)
   return {
     view: 'folded',
-    scanner: (): StreamScanner => new KeywordScanner(automaton, set, midWordHold),
+    scanner: (): StreamScanner => new KeywordScanner(automaton, set, holdDepths),
   }
 }

@@ -12,7 +12,7 @@ const UNKNOWN = 2
  * One stream's pass over the folded view. Each scan feeds only the code units the view gained;
  * the automaton state carries the partial matches across pushes, so the hold point is the view
  * length minus the current state's depth (less when that text begins mid-word and only whole-word
- * keywords begin with it: see mid-word-hold.ts), lowered for whole-word matches that still wait
+ * keywords begin with it: see hold-depth.ts), lowered for whole-word matches that still wait
  * for the character after them.
  */
 export class KeywordScanner implements StreamScanner {
@@ -36,8 +36,8 @@ export class KeywordScanner implements StreamScanner {
   constructor(
     private readonly a: Automaton,
     private readonly k: KeywordSet,
-    /** By state: code units to hold when its text begins mid-word (buildMidWordHold). */
-    private readonly midWordHold: Int32Array,
+    /** By state: code units to hold at a word start and mid-word (buildHoldDepths). */
+    private readonly holdDepths: Int32Array,
   ) {
     // Room for the longest keyword plus a surrogate pair before it.
     let size = 4
@@ -79,16 +79,16 @@ export class KeywordScanner implements StreamScanner {
   holdFrom(): number {
     if (this.ended) return this.pos
     const s = this.row >> this.a.shift
-    let held = this.a.depth[s]!
-    const midWord = this.midWordHold[s]!
-    if (midWord !== held) {
-      // Only whole-word keywords begin with the held text: it need not be held if it begins
-      // mid-word. Called once per push, so the ASCII case skips the general check.
-      const start = this.pos - held
-      const before = start === 0 ? 0x20 : this.recent[(start - 1) & this.recentMask]!
-      if (before < 128) held -= (held - midWord) * ASCII_WORD[before]!
-      else if (this.leftOf(start) === WORD) held = midWord
-    }
+    let held = this.holdDepths[2 * s]!
+    const midWord = this.holdDepths[2 * s + 1]!
+    // The held text need not be held from a mid-word start if only whole-word keywords begin with
+    // it. Once per push, and whether to check is a coin toss in prose, so the ASCII case does not
+    // branch on it. At the text start, the unit read was never written: 0, no word character
+    // (the ring holds more than the longest keyword).
+    const start = this.pos - held
+    const before = this.recent[(start - 1) & this.recentMask]!
+    if (before < 128) held -= (held - midWord) * ASCII_WORD[before]!
+    else if (midWord !== held && this.leftOf(start) === WORD) held = midWord
     let from = this.pos - held
     for (let i = 0; i < this.pendingCount; i++) from = Math.min(from, this.pendingStart[i]!)
     return from

@@ -3,8 +3,8 @@ import { NEEDS_LEFT, type KeywordSet } from './keyword-set.js'
 import { combineSurrogates, isHighSurrogate, isLowSurrogate, isWordCodePoint } from './word-chars.js'
 
 /**
- * What the scanner must hold, by automaton state, when the state's text does not begin at a word
- * start (a word character comes before it).
+ * How much the scanner must hold, by automaton state, depending on whether the state's text begins
+ * at a word start.
  *
  * The automaton state is the longest suffix of the view that is a prefix of any keyword, and its
  * failure chain lists every shorter one. A suffix only needs holding if a keyword could still match
@@ -12,16 +12,15 @@ import { combineSurrogates, isHighSurrogate, isLowSurrogate, isWordCodePoint } f
  * a whole-word keyword. With a list of whole words, almost every word ending is the prefix of some
  * keyword ("o" starts "ogre"); holding it would delay nearly every delta by one token.
  *
- * Word starts inside a state's text are fixed by the text itself, so the longest suffix to hold
- * below the state is precomputed; only whether the state's own text begins at a word start depends
- * on the stream, and the scanner checks that one character at hold time. The scan loop stays as it
- * was.
+ * Word starts inside a state's text are fixed by the text itself, so the longest suffix to hold is
+ * precomputed; only whether the state's own text begins at a word start depends on the stream, and
+ * the scanner checks that one character at hold time. The scan loop stays as it was.
  *
- * Returns, by state id, the number of code units to hold when the state's text begins mid-word;
- * equal to the state's depth when its text is the prefix of a keyword that may start anywhere
- * (nothing to check then).
+ * Returns pairs by state id: [2s] the state's depth (the hold when its text begins at a word start),
+ * [2s + 1] the hold when it begins mid-word, equal to the depth when its text is the prefix of a
+ * keyword that may start anywhere. Side by side because the scanner reads both at once.
  */
-export function buildMidWordHold(a: Automaton, set: KeywordSet): Int32Array {
+export function buildHoldDepths(a: Automaton, set: KeywordSet): Int32Array {
   const { depth, fail, states } = a
   const { patterns, entryStart, entryFlags } = set
 
@@ -48,11 +47,12 @@ export function buildMidWordHold(a: Automaton, set: KeywordSet): Int32Array {
   const order = new Int32Array(states)
   for (let s = 0; s < states; s++) order[byDepth[depth[s]!]!++] = s
 
-  const hold = new Int32Array(states)
+  const hold = new Int32Array(2 * states)
   for (let i = 1; i < states; i++) {
     const s = order[i]!
+    hold[2 * s] = depth[s]!
     if (free[s] === 1) {
-      hold[s] = depth[s]!
+      hold[2 * s + 1] = depth[s]!
       continue
     }
     // The longest shorter suffix is the failure target: hold it if a keyword may start there,
@@ -60,7 +60,7 @@ export function buildMidWordHold(a: Automaton, set: KeywordSet): Int32Array {
     const f = fail[s]!
     if (f === 0) continue
     const startsWord = free[f] === 1 || !wordBefore(patterns[origin[s]!]!, depth[s]! - depth[f]!)
-    hold[s] = startsWord ? depth[f]! : hold[f]!
+    hold[2 * s + 1] = startsWord ? depth[f]! : hold[2 * f + 1]!
   }
   return hold
 }
