@@ -1,6 +1,6 @@
 // @ts-check
 // The three ways a request reaches the demo chatbot: directly, through Chaperone, through nginx.
-import { existsSync, mkdirSync } from 'node:fs'
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { childPids } from './procfs.js'
 import { freePort, startChild, waitReady } from './procs.js'
@@ -22,21 +22,25 @@ export async function startUpstream(root, tmp) {
 }
 
 /**
- * Chaperone with an empty config directory: no policy files, so every request is a pass-through.
+ * Chaperone with an empty config directory (no policy files: every request is a pass-through),
+ * or with the given policy files under another target name.
  * @param {string} bin @param {string} tmp @param {number} upstreamPort
+ * @param {{ name?: string, files?: Record<string, string> }} [o]
  */
-export async function startChaperone(bin, tmp, upstreamPort) {
+export async function startChaperone(bin, tmp, upstreamPort, o = {}) {
   if (!existsSync(bin)) throw new Error(`${bin} not found: run \`npm run build\` first (or pass --chaperone-bin)`)
-  const configDir = join(tmp, 'chaperone-config')
+  const name = o.name ?? 'chaperone'
+  const configDir = join(tmp, `${name}-config`)
   mkdirSync(configDir, { recursive: true })
+  for (const [file, content] of Object.entries(o.files ?? {})) writeFileSync(join(configDir, file), content)
   const [port, adminPort] = [await freePort(), await freePort()]
   const args = [bin, 'serve', '--config', configDir, '--listen', `127.0.0.1:${port}`, '--upstream', `http://127.0.0.1:${upstreamPort}`, '--admin', `127.0.0.1:${adminPort}`]
-  const child = startChild('chaperone', process.execPath, args, {
-    logFile: join(tmp, 'chaperone.log'),
+  const child = startChild(name, process.execPath, args, {
+    logFile: join(tmp, `${name}.log`),
     env: { ...process.env, CHAPERONE_ADMIN_TOKEN: ADMIN_TOKEN, NODE_ENV: 'production' },
   })
   await waitReady(child, `http://127.0.0.1:${adminPort}/readyz`, 30_000, { authorization: `Bearer ${ADMIN_TOKEN}` })
-  return { child, target: { name: 'chaperone', origin: `http://127.0.0.1:${port}`, pids: [child.pid] } }
+  return { child, target: { name, origin: `http://127.0.0.1:${port}`, pids: [child.pid] } }
 }
 
 /** @param {string} bin @param {string} tmp @param {number} upstreamPort */

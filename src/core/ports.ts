@@ -24,7 +24,7 @@ export interface ModerationMetricsPort {
   hit(rule: string, action: ModerationAction, shadow: boolean, direction: ModerationDirection): void
   /** A dependency failed and the rule's onError policy decided (`allow` or `block`). */
   onError(rule: string, policy: 'allow' | 'block', reason: 'timeout' | 'error' | 'condition'): void
-  /** Code units held back from the client, sampled when text is released. */
+  /** The most text (UTF-16 code units) one channel held back at once, once per channel at its end. */
   holdback(codeUnits: number): void
 }
 

@@ -39,8 +39,8 @@ export class Metrics {
     registers: [this.registry],
   })
   readonly #holdback = new client.Histogram({
-    name: 'chaperone_moderation_holdback_code_units',
-    help: 'Text still held back by the moderator each time text is released (UTF-16 code units).',
+    name: 'chaperone_moderation_holdback_max_code_units',
+    help: 'The most text one moderated channel held back at once (UTF-16 code units), observed when the channel ends.',
     buckets: [0, 4, 16, 32, 64, 128, 256, 1024, 4096],
     registers: [this.registry],
   })

@@ -77,6 +77,8 @@ export class TextModerator {
   /** A block was returned: the channel is over. */
   private stopped = false
   private ended = false
+  /** The most text held at once, observed when the channel ends. */
+  private maxHeld = 0
   private readonly inline: number[] = []
   private readonly async: number[] = []
   private readonly windows: ClassifierWindows | undefined
@@ -137,14 +139,17 @@ export class TextModerator {
   }
 
   private advance(final: boolean): Step | Promise<Step> {
-    for (const s of this.scanners) {
-      this.hits.length = 0
-      s.scanner.scan(s.view, final, this.hits)
-      for (const h of this.hits) {
+    const hits = this.hits
+    for (let i = 0; i < this.scanners.length; i++) {
+      const s = this.scanners[i]!
+      s.scanner.scan(s.view, final, hits)
+      if (hits.length === 0) continue
+      for (const h of hits) {
         for (const ref of s.refs[h.id]!) {
           if (this.opts.active[ref.rule]) this.record(ref.rule, ref.label, s.view, h.start, h.end, undefined)
         }
       }
+      hits.length = 0
     }
     if (!this.windows) return this.release(final)
     const folded = this.norm.folded
@@ -249,7 +254,7 @@ export class TextModerator {
     const block = this.blocked
     if (block) r = Math.min(r, block.start)
     // A redaction is released whole or not at all.
-    for (let moved = true; moved; ) {
+    for (let moved = this.spans.length > 0; moved; ) {
       moved = false
       for (const sp of this.spans) {
         if (sp.start < r && sp.end > r) {
@@ -263,12 +268,20 @@ export class TextModerator {
     if (block) return { ...this.stop(block, false), text: out }
     this.norm.folded.trim(foldedFloor)
     this.norm.literal.trim(literalFloor)
-    this.opts.metrics?.holdback(this.held.length)
+    if (this.held.length > this.maxHeld) this.maxHeld = this.held.length
+    if (final) this.opts.metrics?.holdback(this.maxHeld)
     return { text: out }
   }
 
   /** Removes held[base, r) and returns it with its redactions applied. */
   private cut(r: number): string {
+    if (this.spans.length === 0) {
+      const n = r - this.base
+      const out = n === this.held.length ? this.held : this.held.slice(0, n)
+      this.held = n === this.held.length ? '' : this.held.slice(n)
+      this.base = r
+      return out
+    }
     let out = ''
     let at = this.base
     let n = 0

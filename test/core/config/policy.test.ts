@@ -51,10 +51,10 @@ t.test('envelope errors', async (t) => {
   t.match(errorsOf({ 'p.yaml': '- just\n- a list\n' }), [/^p\.yaml:\(root\): .*expected object/])
 })
 
-t.test('with no filter registered, any spec key is unknown', async (t) => {
-  const r = compile({ 'p.yaml': policy('x', 'spec:\n  moderation:\n    rules: []\n') })
+t.test('a spec key no filter owns is unknown', async (t) => {
+  const r = compile({ 'p.yaml': policy('x', 'spec:\n  moderaton:\n    rules: []\n') })
   t.equal(r.ok, false)
-  if (!r.ok) t.same(r.errors, [{ file: 'p.yaml', path: 'spec.moderation', message: 'unknown key', line: 6, col: 3 }])
+  if (!r.ok) t.same(r.errors, [{ file: 'p.yaml', path: 'spec.moderaton', message: 'unknown key', line: 6, col: 3 }])
 })
 
 t.test('labels and annotations are string maps; odd keys are quoted in paths', async (t) => {

@@ -46,7 +46,8 @@ export function compileRules(config: ModerationConfig, ports: Ports): CompiledRu
       const c = compileCondition(r.when)
       if (!c.ok) throw new ConfigCompileError(at('when'), c.message)
       condition = c.condition
-      if (/\brequest\s*\.\s*(model|body)\b/.test(r.when)) readsBody = true
+      // request.model comes from the JSON body too.
+      if (c.condition.readsRequestBody || /\brequest\s*\.\s*model\b/.test(r.when)) readsBody = true
     }
     conditions.push(condition)
 

@@ -1,4 +1,4 @@
-import type { AstNode, CharacterClass, CharacterClassEscape, Features, UnicodePropertyEscape } from 'regjsparser'
+import type { AstNode, CharacterClass, CharacterClassEscape, UnicodePropertyEscape } from 'regjsparser'
 import { CodeSet } from './code-set.js'
 import { caseClose, foldUnit } from './fold.js'
 import { selectivity } from './selectivity.js'
@@ -424,4 +424,3 @@ function better(a: Must | null, b: Must | null): Must | null {
   return b.preMax - b.preMin < a.preMax - a.preMin ? b : a
 }
 
-export type { Features }

@@ -182,6 +182,7 @@ t.test('many rules due at once go through RE2.Set and agree with exec alone', as
   for (let n = 2; n < 14; n++) rules.push({ pattern: `\\b\\d{${n}}\\b`, maxMatchLength: n })
   const rnd = mulberry32(99)
   const matcher = compileRegexes(rules)
+  let agreed = 0
   for (let round = 0; round < 40; round++) {
     let text = ''
     while (text.length < 300) text += rnd() < 0.5 ? String(Math.floor(rnd() * 10 ** (1 + Math.floor(rnd() * 13)))) : ' words and ' + (rnd() < 0.2 ? '\n' : '')
@@ -193,8 +194,9 @@ t.test('many rules due at once go through RE2.Set and agree with exec alone', as
       t.same(got, want, JSON.stringify(text))
       return
     }
+    agreed++
   }
-  t.pass('40 texts agree')
+  t.equal(agreed, 40)
 })
 
 t.test('RE2 sees little more than the stream: rescan amplification on prose', async (t) => {
@@ -217,7 +219,7 @@ t.test('RE2 sees little more than the stream: rescan amplification on prose', as
 })
 
 /** Fifty rules of the kinds operators write: ticket and invoice ids, hosts, code names, accounts. */
-export function benchRules(): RegexRule[] {
+function benchRules(): RegexRule[] {
   const rules: RegexRule[] = []
   const teams = ['ACME', 'OPS', 'SEC', 'FIN', 'HR', 'ENG', 'LEG', 'MKT', 'SUP', 'DATA']
   for (const team of teams) rules.push({ pattern: `${team}-[0-9]{6}`, maxMatchLength: team.length + 7 })
