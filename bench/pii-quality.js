@@ -19,6 +19,7 @@ import { readFileSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { parseArgs } from 'node:util'
+import { prng } from './lib/prng.js'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const DEFAULT_DATASETS = resolve(root, '..', 'shared', 'datasets')
@@ -40,16 +41,6 @@ async function loadDetectors() {
   return { compilePii: pii.compilePii, PII_TYPES: pii.PII_TYPES, ViewBuffer: vb.ViewBuffer }
 }
 
-/** mulberry32: seeded, so a run is reproducible. */
-function prng(seed) {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let r = Math.imul(a ^ (a >>> 15), 1 | a)
-    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r
-    return ((r ^ (r >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /**
  * Streams `text` through one scanner in pieces of `pieceLength()` code units, trimming the view to
