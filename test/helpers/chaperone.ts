@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { startChaperone, type Running } from '../../src/main.js'
 import type { FilterFactory } from '../../src/core/chain/types.js'
+import type { Classifier } from '../../src/core/ports.js'
 import type { ProcessConfig } from '../../src/core/config/process-schema.js'
 import { startDemoChatbot, type DemoChatbot } from '../../src/demo/chatbot.js'
 
@@ -48,6 +49,7 @@ export async function startStack(opts: {
   env?: Record<string, string>
   paceMs?: number
   factories?: readonly FilterFactory[]
+  classifiers?: ReadonlyMap<string, Classifier>
 } = {}): Promise<Stack> {
   const dir = opts.dir ?? (await tmpConfigDir(opts.files))
   const bot = await startDemoChatbot({ paceMs: opts.paceMs ?? 1 })
@@ -58,6 +60,7 @@ export async function startStack(opts: {
     env: opts.env ?? { CHAPERONE_ADMIN_TOKEN: 'test-token' },
     logDestination: logs,
     ...(opts.factories && { factories: opts.factories }),
+    ...(opts.classifiers && { classifiers: opts.classifiers }),
     adjust: (c) => {
       const fast = { ...c, reload: { debounceMs: 50, hashCheckIntervalMs: 0 }, telemetry: { logLevel: 'debug' as const, accessLog: true } }
       return opts.adjust ? opts.adjust(fast) : fast
