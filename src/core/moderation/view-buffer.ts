@@ -68,7 +68,7 @@ export class ViewBuffer implements TextView {
   trim(to: number): void {
     const drop = Math.min(to, this.length) - this._base
     // Compacting costs a copy: only once the dead prefix is both large and most of the storage.
-    if (drop < 256 || drop * 2 < this.size) return
+    if (drop < 64 || drop * 2 < this.size) return
     this.units.copyWithin(0, drop, this.size)
     this.starts.copyWithin(0, drop, this.size)
     this.ends.copyWithin(0, drop, this.size)
