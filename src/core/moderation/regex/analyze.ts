@@ -25,6 +25,12 @@ export interface PatternFacts {
   readonly look: boolean
   /** Literals (in foldUnit form), one of which occurs in every match; null when none is known. */
   readonly must: Must | null
+  /**
+   * Code units that can occur anywhere in a match (with (?i) both cases). A match is contiguous,
+   * so it cannot span a unit outside this set: the scanner uses that to stop holding text before
+   * one (see runs.ts).
+   */
+  readonly alphabet: CodeSet
 }
 
 /** One of `atoms` occurs in every match, starting preMin..preMax units after the match start and
@@ -56,6 +62,8 @@ interface Info {
   exact: string[] | null
   /** Used when exact is null. */
   must: Must | null
+  /** Every unit a match can contain; null: none (an assertion, or nothing at all). */
+  alpha: CodeSet | null
 }
 
 const EXACT_CAP = 128
@@ -75,6 +83,7 @@ export function analyzePattern(ast: Node, caseInsensitive: boolean): PatternFact
     one: info.one,
     look: info.look,
     must: toMust(info),
+    alphabet: info.alpha ?? new CodeSet(),
   }
 }
 
@@ -112,6 +121,7 @@ function walk(n: Node, ctx: Ctx): Info {
         look: n.kind !== 'start',
         exact: [''],
         must: null,
+        alpha: null,
       }
     case 'alternative':
       return sequence(n.body, ctx)
@@ -165,7 +175,7 @@ function sequence(nodes: readonly Node[], ctx: Ctx): Info {
 }
 
 function empty(): Info {
-  return { min: 0, max: 0, first: null, second: null, one: false, look: false, exact: [''], must: null }
+  return { min: 0, max: 0, first: null, second: null, one: false, look: false, exact: [''], must: null, alpha: null }
 }
 
 /** Members of one single-character construct: BMP code points as units, astral ones apart. */
@@ -274,6 +284,11 @@ function leaf(l: LeafSet, ctx: Ctx): Info {
   const first = bmp.clone()
   if (allAstral) first.addRange(0xd800, 0xdbff)
   else for (const [a, b] of l.astral) first.addRange(0xd800 + ((a - 0x10000) >> 10), 0xd800 + ((b - 0x10000) >> 10))
+  let alpha = first
+  if (hasAstral) {
+    alpha = first.clone()
+    alpha.addAll(LOW_SURROGATES)
+  }
   return {
     min: hasBmp || !hasAstral ? 1 : 2,
     max: hasAstral ? 2 : 1,
@@ -283,6 +298,7 @@ function leaf(l: LeafSet, ctx: Ctx): Info {
     look: false,
     exact: allAstral || l.vague ? null : enumerate(bmp, l.astral),
     must: null,
+    alpha,
   }
 }
 
@@ -333,6 +349,7 @@ function concat(a: Info, b: Info): Info {
     look: a.look || b.look,
     exact,
     must,
+    alpha: union(a.alpha, b.alpha),
   }
 }
 
@@ -367,6 +384,7 @@ function alternate(a: Info, b: Info): Info {
     look: a.look || b.look,
     exact,
     must,
+    alpha: union(a.alpha, b.alpha),
   }
 }
 
@@ -402,6 +420,7 @@ function repeat(a: Info, lo: number, hi: number): Info {
     look: a.look,
     exact,
     must,
+    alpha: a.alpha,
   }
 }
 

@@ -1,6 +1,7 @@
 import RE2 from 're2'
 import type { CompiledMatcher, StreamScanner } from '../types.js'
 import type { PatternFacts } from './analyze.js'
+import { buildRunGroups, type RunGroups, type TrackRuns } from './runs.js'
 import { RegexScanner } from './scanner.js'
 import { chooseTrigger, type Trigger } from './trigger.js'
 import { buildTriggerAutomaton, MAX_AUTOMATON_CELLS, type TriggerAutomaton } from './trigger-automaton.js'
@@ -37,16 +38,28 @@ export interface RegexProgram {
   /** Trigger literal id → its rules: atomRules[atomRuleStart[id] .. atomRuleStart[id + 1]). */
   readonly atomRuleStart: Int32Array
   readonly atomRules: Int32Array
-  /** By code unit: the longest span of a rule whose match can start with it (0: none). */
-  readonly firstSpan: Uint16Array
+  /**
+   * By code unit, for a position whose first unit it is: the longest span of an untracked rule
+   * that can start there (bits 0-12), of a tracked one (bits 13-25), and the tracked groups that
+   * can (bits 26-31, one per group). See START_* below. 0: no rule can start there.
+   */
+  readonly firstInfo: Int32Array
   /** By ASCII pair (first << 7 | second): the same, knowing the second unit as well. */
-  readonly pairSpan: Uint16Array
+  readonly pairInfo: Int32Array
+  /** The longest span of any rule (at least 1). */
   readonly maxSpan: number
+  /** Rules whose hold stops at the start of the run of their alphabet (runs.ts); the others are untracked. */
+  readonly runs: RunGroups
   /** All rules as one RE2.Set (null when it cannot be built); made on first use. */
   set(): RE2Set | null
   /** Rules due in one scan from which the set is consulted first. */
   readonly setMinDue: number
 }
+
+/** Fields of firstInfo/pairInfo. Spans are at most MAX_MATCH_LENGTH_LIMIT + 1 < 2^13. */
+export const START_SPAN = 0x1fff
+export const START_TRACKED_SHIFT = 13
+export const START_GROUPS_SHIFT = 26
 
 /**
  * With this many rules due in one scan, one RE2.Set pass over their common text first picks the
@@ -58,8 +71,15 @@ export interface RegexProgram {
  */
 export const SET_MIN_DUE = 2
 
-export function compileRegexes(rules: readonly RegexRule[], options: { setMinDue?: number } = {}): CompiledMatcher {
-  const program = buildProgram(rules, options.setMinDue)
+export interface CompileOptions {
+  /** See SET_MIN_DUE. */
+  setMinDue?: number
+  /** Which alphabet groups stop the hold at the start of their run (runs.ts); 'auto' by default. */
+  trackRuns?: TrackRuns
+}
+
+export function compileRegexes(rules: readonly RegexRule[], options: CompileOptions = {}): CompiledMatcher {
+  const program = buildProgram(rules, options.setMinDue, options.trackRuns)
   return {
     view: 'literal',
     scanner(): StreamScanner {
@@ -68,7 +88,7 @@ export function compileRegexes(rules: readonly RegexRule[], options: { setMinDue
   }
 }
 
-export function buildProgram(rules: readonly RegexRule[], setMinDue = SET_MIN_DUE): RegexProgram {
+export function buildProgram(rules: readonly RegexRule[], setMinDue = SET_MIN_DUE, trackRuns: TrackRuns = 'auto'): RegexProgram {
   const n = rules.length
   const re: RE2[] = []
   const facts: PatternFacts[] = rules.map((r, i) => {
@@ -110,20 +130,26 @@ export function buildProgram(rules: readonly RegexRule[], setMinDue = SET_MIN_DU
     atomRuleStart[id + 1] = atomRules.length
   })
 
-  const firstSpan = new Uint16Array(65536)
-  const pairSpan = new Uint16Array(128 * 128)
+  const runs = buildRunGroups(facts, span, trackRuns)
+  const firstInfo = new Int32Array(65536)
+  const pairInfo = new Int32Array(128 * 128)
   let maxSpan = 1
+  // Raises the span field at `shift` of info[at] to w and sets `groups`.
+  const widen = (info: Int32Array, at: number, shift: number, w: number, groups: number): void => {
+    let v = info[at]!
+    if (((v >>> shift) & START_SPAN) < w) v = (v & ~(START_SPAN << shift)) | (w << shift)
+    info[at] = v | groups
+  }
   facts.forEach((f, r) => {
     const w = span[r]!
     maxSpan = Math.max(maxSpan, w)
-    f.first.forEach((u) => {
-      if (firstSpan[u]! < w) firstSpan[u] = w
-    })
+    const g = runs.groupOf[r]!
+    const shift = g < 0 ? 0 : START_TRACKED_SHIFT
+    const groups = g < 0 ? 0 : 1 << (START_GROUPS_SHIFT + g)
+    f.first.forEach((u) => widen(firstInfo, u, shift, w, groups))
     for (let a = 0; a < 128; a++) {
       if (!f.first.has(a)) continue
-      for (let b = 0; b < 128; b++) {
-        if ((f.one || f.second.has(b)) && pairSpan[(a << 7) | b]! < w) pairSpan[(a << 7) | b] = w
-      }
+      for (let b = 0; b < 128; b++) if (f.one || f.second.has(b)) widen(pairInfo, (a << 7) | b, shift, w, groups)
     }
   })
 
@@ -141,9 +167,10 @@ export function buildProgram(rules: readonly RegexRule[], setMinDue = SET_MIN_DU
     automaton: atoms.length > 0 ? buildTriggerAutomaton(atoms) : null,
     atomRuleStart,
     atomRules: Int32Array.from(atomRules),
-    firstSpan,
-    pairSpan,
+    firstInfo,
+    pairInfo,
     maxSpan,
+    runs,
     setMinDue,
     set() {
       if (set === undefined) {

@@ -1,5 +1,5 @@
 import type { Hit, StreamScanner, TextView } from '../types.js'
-import type { RegexProgram } from './compile.js'
+import { START_GROUPS_SHIFT, START_SPAN, START_TRACKED_SHIFT, type RegexProgram } from './compile.js'
 import type { TriggerAutomaton } from './trigger-automaton.js'
 import { regexStats } from './stats.js'
 
@@ -14,6 +14,10 @@ const isLow = (u: number): boolean => (u & 0xfc00) === 0xdc00
  * (maxMatchLength, or the longest possible match if shorter, plus one unit for \b or $). A ring
  * indexed by position records when each position ripens; the hold point is the oldest position
  * not ripe yet. That is one table load and one store per code unit, whatever the number of rules.
+ * Rules of a tracked alphabet group (runs.ts) are left out of the ring: a start of theirs is held
+ * only while it is also inside the run of alphabet units at the end of the view, since a unit
+ * outside the alphabet ends every match before it. Each group keeps a pointer to its oldest held
+ * start instead, moved forward at each scan; the run starts cost one more load and store per unit.
  *
  * Matching: RE2 runs only for rules woken by one of their trigger literals (trigger-automaton.ts),
  * over the starts the literal allows (pendLo..pendHi), and only when the hold point is about to
@@ -35,15 +39,25 @@ export class RegexScanner implements StreamScanner {
   private ended = false
   /** The last hold point returned; everything before it is decided for every rule. */
   private hold = 0
+  /** The hold point of the scan in progress: every start below it is decidable (see ripeEnd). */
+  private cut = 0
   /** The code unit at hold - 1: the view may be trimmed up to hold, and scans need one unit of context. */
   private ctxUnit = 0
 
-  // By position (ring of the last maxSpan + 2): the view length at which a match starting there
-  // is final for every rule whose first two units fit, or the position itself when none fits.
-  // `front` is the oldest position that may still be young.
-  private readonly ripeAt: Int32Array
+  // By position (ring of the last maxSpan + 2 positions): firstInfo/pairInfo of the position's
+  // units, once its second unit is known. `front` is the oldest position that may still be held.
+  private readonly starts: Int32Array
   private readonly mask: number
   private front = 0
+
+  // Which tracked groups' runs cover a position p, i.e. AND of runs.inside over [p, length): the
+  // AND over [p, mid) is in `runAnd` (by position, ring) and the AND over [mid, length) in
+  // `tailAnd`, kept up by feed(). Queries come for positions from `front` on, which only moves
+  // forward; one at or past `mid` refills runAnd from there and moves mid to the end, so each
+  // unit is refilled at most once.
+  private readonly runAnd: Uint8Array
+  private tailAnd = 0xff
+  private mid = 0
 
   // By rule: starts below `decided` are final; pending starts lie in [pendLo, pendHi]; once the
   // view reaches pendReady every trigger seen so far is complete, and a start with no match
@@ -62,7 +76,8 @@ export class RegexScanner implements StreamScanner {
   constructor(private readonly p: RegexProgram) {
     let size = 4
     while (size < p.maxSpan + 2) size *= 2
-    this.ripeAt = new Int32Array(size)
+    this.starts = new Int32Array(size)
+    this.runAnd = new Uint8Array(p.runs.count > 0 ? size : 0)
     this.mask = size - 1
     const n = p.count
     this.decided = new Float64Array(n)
@@ -91,17 +106,8 @@ export class RegexScanner implements StreamScanner {
     this.feed(view, length)
     // Half a surrogate pair at the end waits for its other half: RE2 would read it as U+FFFD.
     const avail = !final && length > 0 && isHigh(this.prev) ? length - 1 : length
-    // Positions up to length - 2 have both units known; the last one is judged by its first unit.
-    const ripeAt = this.ripeAt
-    const mask = this.mask
-    let front = Math.max(this.front, length - 2 - mask)
-    while (front < length - 1 && ripeAt[front & mask]! <= avail) front++
-    this.front = front
-    let h = front < length - 1 ? front : length
-    if (length > 0 && h === length) {
-      const w = this.p.firstSpan[this.prev]!
-      if (w >= 2 || (w > 0 && avail < length)) h = length - 1
-    }
+    const h = this.advance(view, length, avail)
+    this.cut = h
     if (this.pending.length > 0 && (final || h > this.minLo)) this.runDue(view, avail, final, h, hits)
     if (final) {
       this.ended = true
@@ -113,22 +119,79 @@ export class RegexScanner implements StreamScanner {
   }
 
   /**
-   * Feeds [pos, length) to the trigger automaton and records, for each position whose two first
-   * units are now known, when it ripens.
+   * Moves `front` to the oldest position still held and returns it. A position is held while a
+   * rule can start there and the start is younger than the rule's span; for a tracked rule, also
+   * while the run of its alphabet covers it. A position passed over is never held again (it fits
+   * no rule, is ripe, or a unit outside the alphabet follows it), so the front only moves forward.
+   * Positions up to length - 2 have both units known; the last one is judged by its first unit
+   * (which allows at least as much as any pair).
+   */
+  private advance(view: TextView, length: number, avail: number): number {
+    const starts = this.starts
+    const mask = this.mask
+    // Older positions are ripe for every rule: their slots have been reused.
+    let front = Math.max(this.front, length - mask)
+    for (; front < length; front++) {
+      const v = front < length - 1 ? starts[front & mask]! : this.p.firstInfo[this.prev]!
+      if (front + (v & START_SPAN) > avail) break
+      if (v >>> START_TRACKED_SHIFT === 0 || front + ((v >>> START_TRACKED_SHIFT) & START_SPAN) <= avail) continue
+      const groups = (v >>> START_GROUPS_SHIFT) & this.coveredAt(front, view, length)
+      if (groups !== 0 && this.trackedYoung(groups, front, view, length, avail)) break
+    }
+    this.front = front
+    return front
+  }
+
+  /** The tracked groups whose run covers position p (front ≤ p < length). */
+  private coveredAt(p: number, view: TextView, length: number): number {
+    const runAnd = this.runAnd
+    const mask = this.mask
+    if (p >= this.mid) {
+      const inside = this.p.runs.inside
+      let and = 0xff
+      for (let i = length - 1; i >= p; i--) runAnd[i & mask] = and &= inside[view.charCodeAt(i)]!
+      this.mid = length
+      this.tailAnd = 0xff
+    }
+    return runAnd[p & mask]! & this.tailAnd
+  }
+
+  /** True when a rule of one of `groups` can start at p and p is younger than its span. */
+  private trackedYoung(groups: number, p: number, view: TextView, length: number, avail: number): boolean {
+    const runs = this.p.runs
+    const a = view.charCodeAt(p)
+    const b = p + 1 < length ? view.charCodeAt(p + 1) : -1
+    for (let g = 0; groups >>> g !== 0; g++) {
+      if (((groups >>> g) & 1) === 0) continue
+      let w: number
+      if (a >= 128) w = runs.wideFirst[g]!.has(a) ? runs.wideSpan[g]! : 0
+      else if (b >= 0 && b < 128) w = runs.pairSpan[(g << 14) | (a << 7) | b]!
+      else w = runs.firstSpan[(g << 7) | a]!
+      if (w !== 0 && p + w > avail) return true
+    }
+    return false
+  }
+
+  /**
+   * Feeds [pos, length) to the trigger automaton, records for each position whose two first
+   * units are now known what can start there, and keeps tailAnd up.
    */
   private feed(view: TextView, length: number): void {
     const from = this.pos
     if (from >= length) return
     regexStats.streamed += length - from
-    const ripeAt = this.ripeAt
+    const starts = this.starts
     const mask = this.mask
-    const { firstSpan, pairSpan } = this.p
+    const { firstInfo, pairInfo } = this.p
+    const inside = this.p.runs.inside
     const a = this.p.automaton
     let prev = this.prev
     let row = this.row
+    let and = this.tailAnd
     let i = from
     if (prev < 0) {
       prev = view.charCodeAt(i++)
+      and &= inside[prev]!
       if (a) row = this.step(a, row, prev, i)
     }
     if (a) {
@@ -141,20 +204,34 @@ export class RegexScanner implements StreamScanner {
           this.fire(next / a.columns, i + 1)
         }
         row = next
-        // A position that fits no rule ripens at once (ripeAt = the position itself).
-        ripeAt[(i - 1) & mask] = i - 1 + ((prev | c) < 128 ? pairSpan[(prev << 7) | c]! : firstSpan[prev]!)
+        starts[(i - 1) & mask] = (prev | c) < 128 ? pairInfo[(prev << 7) | c]! : firstInfo[prev]!
+        and &= inside[c]!
         prev = c
       }
     } else {
       for (; i < length; i++) {
         const c = view.charCodeAt(i)
-        ripeAt[(i - 1) & mask] = i - 1 + ((prev | c) < 128 ? pairSpan[(prev << 7) | c]! : firstSpan[prev]!)
+        starts[(i - 1) & mask] = (prev | c) < 128 ? pairInfo[(prev << 7) | c]! : firstInfo[prev]!
+        and &= inside[c]!
         prev = c
       }
     }
+    this.tailAnd = and
     this.row = row
     this.prev = prev
     this.pos = length
+  }
+
+  /**
+   * Starts up to this are decidable for rule r now. For an untracked rule, the ripe ones. For a
+   * tracked rule, also every start below the hold point of this scan: advance() released those
+   * only because they are ripe for r, fit no rule of r's group, or are followed by a unit outside
+   * r's alphabet, which any match from there would end before.
+   */
+  private ripeEnd(r: number, avail: number, final: boolean): number {
+    if (final) return Infinity
+    const end = avail - this.p.span[r]!
+    return this.p.runs.groupOf[r]! < 0 ? end : Math.max(end, this.cut - 1)
   }
 
   private step(a: TriggerAutomaton, row: number, unit: number, end: number): number {
@@ -212,7 +289,7 @@ export class RegexScanner implements StreamScanner {
     let cleared = false
     for (const r of this.pending) {
       const lo = this.startOf(r)
-      if (!final && lo + p.span[r]! > avail) {
+      if (lo > this.ripeEnd(r, avail, final)) {
         if (lo >= h) continue
         if (h > this.pendHi[r]!) {
           this.decide(r, this.pendHi[r]! + 1)
@@ -232,7 +309,7 @@ export class RegexScanner implements StreamScanner {
     const due = this.due
     let nDue = 0
     for (const r of this.pending) {
-      if (this.inPending[r] === 1 && (final || this.startOf(r) + p.span[r]! <= avail)) due[nDue++] = r
+      if (this.inPending[r] === 1 && this.startOf(r) <= this.ripeEnd(r, avail, final)) due[nDue++] = r
     }
     let set = nDue >= p.setMinDue ? p.set() : null
     if (set) {
@@ -307,7 +384,7 @@ export class RegexScanner implements StreamScanner {
     }
     const text = this.text(view, cs, lo, end)
     const re = p.re[r]!
-    const span = p.span[r]!
+    const ripeEnd = this.ripeEnd(r, avail, final)
     const maxLength = p.maxLength[r]!
     for (;;) {
       const from = lo - cs
@@ -318,7 +395,7 @@ export class RegexScanner implements StreamScanner {
       if (m === null) break
       const s = cs + m.index
       if (s > hi) break
-      if (!final && s + span > avail) return this.tentative(r, lo, s, avail)
+      if (s > ripeEnd) return this.tentative(r, lo, s, avail)
       let e = s + m[0].length
       if (e - s > maxLength) {
         e = s + maxLength
@@ -339,7 +416,7 @@ export class RegexScanner implements StreamScanner {
   /** No match starts in [lo, pendHi] with the text there is: ripe starts are decided. */
   private noMatch(r: number, lo: number, avail: number, final: boolean): void {
     const hi = this.pendHi[r]!
-    const ripeEnd = final ? Infinity : avail - this.p.span[r]!
+    const ripeEnd = this.ripeEnd(r, avail, final)
     const upTo = Math.min(hi, ripeEnd) + 1
     if (upTo > this.decided[r]!) this.decided[r] = upTo
     if (final || lo > hi || hi <= ripeEnd || avail >= this.pendReady[r]!) this.inPending[r] = 0
@@ -348,7 +425,7 @@ export class RegexScanner implements StreamScanner {
 
   /** RE2's first match from lo starts at s but is not final yet. */
   private tentative(r: number, lo: number, s: number, avail: number): void {
-    const ripeEnd = avail - this.p.span[r]!
+    const ripeEnd = this.ripeEnd(r, avail, false)
     const upTo = Math.min(s, ripeEnd + 1)
     if (upTo > this.decided[r]!) this.decided[r] = upTo
     this.pendLo[r] = avail >= this.pendReady[r]! ? s : Math.max(lo, ripeEnd + 1)
