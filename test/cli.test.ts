@@ -38,7 +38,7 @@ async function serve(dir: string, upstream: string): Promise<{ child: ChildProce
 }
 
 t.test('--help on every command', async (t) => {
-  for (const args of [['--help'], ['serve', '--help'], ['validate', '--help'], ['demo', '--help'], ['schema', '--help']]) {
+  for (const args of [['--help'], ['serve', '--help'], ['validate', '--help'], ['demo', '--help'], ['check', '--help'], ['schema', '--help']]) {
     const r = await run(args)
     t.equal(r.code, 0, args.join(' '))
     t.match(r.stdout, /^Usage: chaperone/, args.join(' '))

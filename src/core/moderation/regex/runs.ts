@@ -11,9 +11,10 @@ import { proseShare } from './selectivity.js'
  * the current word instead of the last maxMatchLength units.
  *
  * Rules with the same alphabet form a group; up to MAX_GROUPS groups are tracked, one bit each.
- * The scanner ANDs `inside[unit]` over the units after a held position to learn which groups'
- * runs still cover it (scanner.ts): one more table load per code unit, whatever the number of
- * groups.
+ * The scanner learns where each group's run starts with one more table load (and two stores) per
+ * code unit, whatever the number of groups: it records the last position of each value of the
+ * halves of `inside[unit]`, and a group's run starts after the latest of those whose value lacks
+ * the group's bit.
  */
 export interface RunGroups {
   readonly count: number

@@ -10,14 +10,14 @@ const isLow = (u: number): boolean => (u & 0xfc00) === 0xdc00
  * One stream's regex state over the literal view.
  *
  * Hold-back: a position is held while it could still start a match that is not final: while its
- * first two code units fit some rule (firstSpan/pairSpan) and it is younger than that rule's span
+ * first two code units fit some rule (firstInfo/pairInfo) and it is younger than that rule's span
  * (maxMatchLength, or the longest possible match if shorter, plus one unit for \b or $). A ring
- * indexed by position records when each position ripens; the hold point is the oldest position
- * not ripe yet. That is one table load and one store per code unit, whatever the number of rules.
- * Rules of a tracked alphabet group (runs.ts) are left out of the ring: a start of theirs is held
- * only while it is also inside the run of alphabet units at the end of the view, since a unit
- * outside the alphabet ends every match before it. Each group keeps a pointer to its oldest held
- * start instead, moved forward at each scan; the run starts cost one more load and store per unit.
+ * indexed by position records what can start at each position; the hold point is the oldest
+ * position still held. That is one table load and one store per code unit, whatever the number of
+ * rules. For a rule of a tracked alphabet group (runs.ts) a start is held only while the run of
+ * the alphabet at the end of the view also covers it: a unit outside the alphabet ends every
+ * match before it, and the unit an assertion after the match reads is then in the view. Which
+ * runs cover a position costs one more table load and store per unit (feed, coveredAt).
  *
  * Matching: RE2 runs only for rules woken by one of their trigger literals (trigger-automaton.ts),
  * over the starts the literal allows (pendLo..pendHi), and only when the hold point is about to
@@ -50,14 +50,27 @@ export class RegexScanner implements StreamScanner {
   private readonly mask: number
   private front = 0
 
-  // Which tracked groups' runs cover a position p, i.e. AND of runs.inside over [p, length): the
-  // AND over [p, mid) is in `runAnd` (by position, ring) and the AND over [mid, length) in
-  // `tailAnd`, kept up by feed(). Queries come for positions from `front` on, which only moves
+  // Alphabet runs (runs.ts): runs.inside[unit] has one bit per tracked group.
+  // lastOf: by value of runs.inside, the last position that had it (a store for every unit is
+  // cheaper than a branch). No tracked run covers a position up to lastOf[0]; with one group,
+  // the run starts right after it.
+  // With several groups, which runs cover a position p is the AND of runs.inside over
+  // [p, length): the AND over [p, mid) is in `runAnd` (by position, ring) and the AND over
+  // [mid, length) in `tailAnd`. Queries come for positions from `front` on, which only moves
   // forward; one at or past `mid` refills runAnd from there and moves mid to the end, so each
   // unit is refilled at most once.
+  private readonly lastOf = new Int32Array(64).fill(-1)
+  /** By bit 0 of runs.inside, the last position that had it: group 0's run starts after lastOut0[0]. */
+  private readonly lastOut0 = new Int32Array(2).fill(-1)
   private readonly runAnd: Uint8Array
   private tailAnd = 0xff
   private mid = 0
+  // Where the last scan found the front held by a tracked rule: the rule's group bit and the view
+  // length at which that start ripens. Prose keeps the front on the same word start for several
+  // pushes; this spares the full check there.
+  private heldAt = -1
+  private heldGroup = 0
+  private heldUntil = 0
 
   // By rule: starts below `decided` are final; pending starts lie in [pendLo, pendHi]; once the
   // view reaches pendReady every trigger seen so far is complete, and a start with no match
@@ -77,7 +90,7 @@ export class RegexScanner implements StreamScanner {
     let size = 4
     while (size < p.maxSpan + 2) size *= 2
     this.starts = new Int32Array(size)
-    this.runAnd = new Uint8Array(p.runs.count > 0 ? size : 0)
+    this.runAnd = new Uint8Array(p.runs.count > 1 ? size : 0)
     this.mask = size - 1
     const n = p.count
     this.decided = new Float64Array(n)
@@ -106,7 +119,7 @@ export class RegexScanner implements StreamScanner {
     this.feed(view, length)
     // Half a surrogate pair at the end waits for its other half: RE2 would read it as U+FFFD.
     const avail = !final && length > 0 && isHigh(this.prev) ? length - 1 : length
-    const h = this.advance(view, length, avail)
+    const h = this.p.runs.count === 0 ? this.advanceUntracked(length, avail) : this.advance(view, length, avail)
     this.cut = h
     if (this.pending.length > 0 && (final || h > this.minLo)) this.runDue(view, avail, final, h, hits)
     if (final) {
@@ -127,23 +140,50 @@ export class RegexScanner implements StreamScanner {
    * (which allows at least as much as any pair).
    */
   private advance(view: TextView, length: number, avail: number): number {
+    let front = this.front
+    if (front === this.heldAt && avail < this.heldUntil && (this.coveredAt(front, view, length) & this.heldGroup) !== 0) return front
     const starts = this.starts
     const mask = this.mask
+    const last = length - 1
+    // No tracked run covers a position up to dead (the last unit outside every tracked alphabet),
+    // nor one up to out0 that only group 0 can hold.
+    const dead = this.lastOf[0]!
+    const out0 = this.lastOut0[0]!
     // Older positions are ripe for every rule: their slots have been reused.
-    let front = Math.max(this.front, length - mask)
-    for (; front < length; front++) {
-      const v = front < length - 1 ? starts[front & mask]! : this.p.firstInfo[this.prev]!
-      if (front + (v & START_SPAN) > avail) break
-      if (v >>> START_TRACKED_SHIFT === 0 || front + ((v >>> START_TRACKED_SHIFT) & START_SPAN) <= avail) continue
-      const groups = (v >>> START_GROUPS_SHIFT) & this.coveredAt(front, view, length)
-      if (groups !== 0 && this.trackedYoung(groups, front, view, length, avail)) break
+    front = Math.max(front, length - mask)
+    // Up to dead only untracked rules can hold a position: the loop of advanceUntracked.
+    const quick = Math.min(dead + 1, last)
+    while (front < quick && front + (starts[front & mask]! & START_SPAN) <= avail) front++
+    if (front >= quick) {
+      for (; front < length; front++) {
+        const v = front < last ? starts[front & mask]! : this.p.firstInfo[this.prev]!
+        if (front + (v & START_SPAN) > avail) break
+        const tracked = v >>> START_TRACKED_SHIFT
+        if (tracked === 0 || front + (tracked & START_SPAN) <= avail || front <= dead) continue
+        if (v >>> START_GROUPS_SHIFT === 1 && front <= out0) continue
+        if (this.trackedHeld(v, front, view, length, avail)) break
+      }
     }
     this.front = front
     return front
   }
 
+  /** advance() when no group is tracked: the ring alone says when each position ripens. */
+  private advanceUntracked(length: number, avail: number): number {
+    const starts = this.starts
+    const mask = this.mask
+    const last = length - 1
+    let front = Math.max(this.front, length - mask)
+    while (front < last && front + (starts[front & mask]! & START_SPAN) <= avail) front++
+    this.front = front
+    if (front < last) return front
+    // The last position, judged by its first unit: it is not passed over, as its pair may narrow.
+    return length > 0 && last + (this.p.firstInfo[this.prev]! & START_SPAN) > avail ? last : length
+  }
+
   /** The tracked groups whose run covers position p (front ≤ p < length). */
   private coveredAt(p: number, view: TextView, length: number): number {
+    if (this.p.runs.count === 1) return p > this.lastOf[0]! ? 1 : 0
     const runAnd = this.runAnd
     const mask = this.mask
     if (p >= this.mid) {
@@ -156,25 +196,37 @@ export class RegexScanner implements StreamScanner {
     return runAnd[p & mask]! & this.tailAnd
   }
 
-  /** True when a rule of one of `groups` can start at p and p is younger than its span. */
-  private trackedYoung(groups: number, p: number, view: TextView, length: number, avail: number): boolean {
+  /**
+   * True when p is held by a tracked rule (its starts info is v): a rule that can start at p, for
+   * which p is young, and whose group's run covers p. Then heldAt, heldGroup (the group's bit) and
+   * heldUntil (when p ripens for it) say which.
+   */
+  private trackedHeld(v: number, p: number, view: TextView, length: number, avail: number): boolean {
+    const groups = (v >>> START_GROUPS_SHIFT) & this.coveredAt(p, view, length)
+    if (groups === 0) return false
     const runs = this.p.runs
-    const a = view.charCodeAt(p)
-    const b = p + 1 < length ? view.charCodeAt(p + 1) : -1
     for (let g = 0; groups >>> g !== 0; g++) {
       if (((groups >>> g) & 1) === 0) continue
+      const a = view.charCodeAt(p)
+      const b = p + 1 < length ? view.charCodeAt(p + 1) : -1
       let w: number
       if (a >= 128) w = runs.wideFirst[g]!.has(a) ? runs.wideSpan[g]! : 0
       else if (b >= 0 && b < 128) w = runs.pairSpan[(g << 14) | (a << 7) | b]!
       else w = runs.firstSpan[(g << 7) | a]!
-      if (w !== 0 && p + w > avail) return true
+      if (w !== 0 && p + w > avail) {
+        // The last position is judged by its first unit only: its pair may still release it.
+        this.heldAt = b >= 0 ? p : -1
+        this.heldGroup = 1 << g
+        this.heldUntil = p + w
+        return true
+      }
     }
     return false
   }
 
   /**
    * Feeds [pos, length) to the trigger automaton, records for each position whose two first
-   * units are now known what can start there, and keeps tailAnd up.
+   * units are now known what can start there, and keeps lastOf and tailAnd up.
    */
   private feed(view: TextView, length: number): void {
     const from = this.pos
@@ -183,7 +235,9 @@ export class RegexScanner implements StreamScanner {
     const starts = this.starts
     const mask = this.mask
     const { firstInfo, pairInfo } = this.p
-    const inside = this.p.runs.inside
+    const { inside, count } = this.p.runs
+    const lastOf = this.lastOf
+    const lastOut0 = this.lastOut0
     const a = this.p.automaton
     let prev = this.prev
     let row = this.row
@@ -191,28 +245,57 @@ export class RegexScanner implements StreamScanner {
     let i = from
     if (prev < 0) {
       prev = view.charCodeAt(i++)
-      and &= inside[prev]!
       if (a) row = this.step(a, row, prev, i)
+      lastOf[inside[prev]!] = i - 1
+      this.lastOut0[inside[prev]! & 1] = i - 1
+      and &= inside[prev]!
     }
+    // Four copies of the loop: with or without the automaton, with or without tracked runs.
     if (a) {
       const { delta, column } = a
+      if (count > 0) {
+        for (; i < length; i++) {
+          const c = view.charCodeAt(i)
+          let next = delta[row + column[c]!]!
+          if (next < 0) {
+            next = ~next
+            this.fire(next / a.columns, i + 1)
+          }
+          row = next
+          starts[(i - 1) & mask] = (prev | c) < 128 ? pairInfo[(prev << 7) | c]! : firstInfo[prev]!
+          const x = inside[c]!
+          lastOf[x] = i
+          lastOut0[x & 1] = i
+          and &= x
+          prev = c
+        }
+      } else {
+        for (; i < length; i++) {
+          const c = view.charCodeAt(i)
+          let next = delta[row + column[c]!]!
+          if (next < 0) {
+            next = ~next
+            this.fire(next / a.columns, i + 1)
+          }
+          row = next
+          starts[(i - 1) & mask] = (prev | c) < 128 ? pairInfo[(prev << 7) | c]! : firstInfo[prev]!
+          prev = c
+        }
+      }
+    } else if (count > 0) {
       for (; i < length; i++) {
         const c = view.charCodeAt(i)
-        let next = delta[row + column[c]!]!
-        if (next < 0) {
-          next = ~next
-          this.fire(next / a.columns, i + 1)
-        }
-        row = next
         starts[(i - 1) & mask] = (prev | c) < 128 ? pairInfo[(prev << 7) | c]! : firstInfo[prev]!
-        and &= inside[c]!
+        const x = inside[c]!
+        lastOf[x] = i
+        lastOut0[x & 1] = i
+        and &= x
         prev = c
       }
     } else {
       for (; i < length; i++) {
         const c = view.charCodeAt(i)
         starts[(i - 1) & mask] = (prev | c) < 128 ? pairInfo[(prev << 7) | c]! : firstInfo[prev]!
-        and &= inside[c]!
         prev = c
       }
     }
@@ -221,6 +304,9 @@ export class RegexScanner implements StreamScanner {
     this.prev = prev
     this.pos = length
   }
+
+
+
 
   /**
    * Starts up to this are decidable for rule r now. For an untracked rule, the ripe ones. For a

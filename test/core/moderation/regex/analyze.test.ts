@@ -63,6 +63,20 @@ t.test('trailing assertions are noticed', async (t) => {
   t.notOk(facts('ACME-[0-9]{6}').look)
 })
 
+t.test('the alphabet: every code unit a match can contain', async (t) => {
+  const members = (p: string, probe: string): string => [...probe].filter((ch) => [...ch].every((_, i) => facts(p).alphabet.has(ch.charCodeAt(i)))).join('')
+  const probe = 'azAZ09-. _\n\u212aſé😀'
+  t.equal(members('[a-z0-9-]{1,40}\\.corp\\.example\\.com', probe), 'az09-.', 'the literals join the class')
+  t.equal(members('(?i)ask', probe), 'aA\u212aſ', 'both cases, and the Kelvin sign and long s with k and s')
+  t.ok(['K', 'k', 'S', 's'].every((ch) => facts('(?i)ask').alphabet.has(ch.charCodeAt(0))))
+  t.equal(members('x😀', probe), '😀', 'an astral character brings its surrogates')
+  t.equal(members('ab\\b$', 'ab '), 'ab', 'assertions bring nothing')
+  t.equal(members('a(?:zz){0}', probe), 'a', 'nor does a repetition of zero')
+  t.equal(facts('.').alphabet.size, 0xffff, 'a dot: everything but \\n')
+  t.equal(facts('\\S').alphabet.size, 0x10000 - 5, '\\S: everything but RE2\'s five spaces')
+  t.equal(facts('[^a]').alphabet.size, 0x10000 - 1)
+})
+
 t.test('trigger literals', async (t) => {
   const trig = (p: string, window = 64) => {
     const f = facts(p)
@@ -128,6 +142,7 @@ t.test('every match RE2 finds passes the prefilters built from the parse', async
         if (!f.first.has(text.charCodeAt(s))) return t.fail(`first unit: ${where}`)
         if (!f.one && (e - s < 2 || !f.second.has(text.charCodeAt(s + 1)))) return t.fail(`second unit: ${where}`)
         if (e - s < f.min || e - s > f.max) return t.fail(`length ${e - s} outside [${f.min}, ${f.max}]: ${where}`)
+        for (let i = s; i < e; i++) if (!f.alphabet.has(text.charCodeAt(i))) return t.fail(`unit ${i - s} outside the alphabet: ${where}`)
         if (trigger && e - s <= window) {
           const found = trigger.atoms.some((a) => {
             for (let at = s + trigger.preMin; at <= s + trigger.preMax; at++) {
