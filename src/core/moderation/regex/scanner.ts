@@ -17,7 +17,7 @@ const isLow = (u: number): boolean => (u & 0xfc00) === 0xdc00
  * rules. For a rule of a tracked alphabet group (runs.ts) a start is held only while the run of
  * the alphabet at the end of the view also covers it: a unit outside the alphabet ends every
  * match before it, and the unit an assertion after the match reads is then in the view. Which
- * runs cover a position costs one more table load and store per unit (feed, coveredAt).
+ * runs cover a position costs one more table load per unit, and two stores (feed, coveredAt).
  *
  * Matching: RE2 runs only for rules woken by one of their trigger literals (trigger-automaton.ts),
  * over the starts the literal allows (pendLo..pendHi), and only when the hold point is about to
