@@ -4,7 +4,7 @@
 // Direct-to-upstream, through Chaperone and (when installed) through nginx are measured in
 // interleaved rounds on the same machine, so drift in the machine's speed hits all of them alike.
 // `node bench/run.js --help` lists the flags. Only 127.0.0.1 is ever contacted.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -175,7 +175,11 @@ async function main() {
       otherLoad,
       notes,
     }
-    writeFileSync(join(opts.outDir, 'RESULTS.md'), renderMarkdown(run))
+    // The moderation bench (bench/moderation.js) owns its own section: keep it until it reruns.
+    const resultsFile = join(opts.outDir, 'RESULTS.md')
+    const previous = existsSync(resultsFile) ? readFileSync(resultsFile, 'utf8') : ''
+    const moderation = /<!-- moderation:begin -->[\s\S]*<!-- moderation:end -->/.exec(previous)?.[0]
+    writeFileSync(resultsFile, renderMarkdown(run) + (moderation ? `\n${moderation}\n` : ''))
     writeFileSync(join(opts.outDir, 'results.json'), JSON.stringify({ ...run, options: { ...opts, chaperoneBin: undefined, outDir: undefined }, rounds }, null, 2) + '\n')
     log('')
     log(renderSummary(run))
