@@ -441,13 +441,8 @@ function requestContext(req: http.IncomingMessage, requestId: string, snapshot: 
 /** Reads a whole request body, refusing it as soon as it passes `max` bytes. */
 async function readBody(req: http.IncomingMessage, max: number): Promise<Uint8Array> {
   const parts: Buffer[] = []
-  let size = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > max) throw new ChaperoneError('body_too_large', `request body exceeded ${max} bytes`)
-    parts.push(chunk)
-  }
-  return Buffer.concat(parts, size)
+  for await (const chunk of limitBody(req, max, { tooLarge: false })) parts.push(chunk)
+  return Buffer.concat(parts)
 }
 
 /** Counts request bytes as they stream; Content-Length alone is never trusted. */

@@ -1,5 +1,6 @@
 import t from 'tap'
 import { request } from 'undici'
+import { Readable } from 'node:stream'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { startStack } from '../helpers/chaperone.js'
@@ -75,7 +76,7 @@ async function streamText(res: Awaited<ReturnType<typeof request>>): Promise<{ t
 t.test('moderation filter end to end', async (t) => {
   let script: Script = streamed('hello')
   const upstream = await startScriptedUpstream(() => script)
-  const stack = await startStack({ files: { 'policy.yaml': POLICY }, upstream: upstream.url })
+  const stack = await startStack({ files: { 'policy.yaml': POLICY }, upstream: upstream.url, adjust: (c) => ({ ...c, limits: { ...c.limits, maxRequestBodyBytes: 64 * 1024 } }) })
   t.teardown(async () => {
     await stack.close()
     await upstream.close()
@@ -132,6 +133,7 @@ t.test('moderation filter end to end', async (t) => {
     t.equal(r.text, 'card 4111 1111 1111 1111 ok')
     const m = await (await request(`${stack.chaperone.adminUrl}/metrics`)).body.text()
     t.match(m, /chaperone_moderation_matches_total\{rule="watch-cards",action="block",shadow="true",direction="response"\} 1/)
+    t.match(m, /chaperone_moderation_holdback_max_code_units_count [1-9]/, 'every channel reports its largest hold when it ends')
   })
 
   t.test('held text is flushed before finish_reason, and the stream keeps its shape', async (t) => {
@@ -139,6 +141,18 @@ t.test('moderation filter end to end', async (t) => {
     const r = await streamText(await post(chatBody('hi')))
     t.equal(r.text, 'the forbiddenwor', 'a prefix of a keyword is released once the stream says it is over')
     t.same(r.finish, ['stop'])
+  })
+
+  t.test('a prompt that cannot be read whole is refused, never passed unchecked', async (t) => {
+    const before = upstream.requests.length
+    const gz = await post(chatBody('tell me about project falcon'), { 'content-encoding': 'gzip' })
+    t.equal(gz.statusCode, 415)
+    t.equal(((await gz.body.json()) as { error: { code: string } }).error.code, 'unsupported_encoding')
+    // A chunked body over limits.maxRequestBodyBytes, read whole because prompts are moderated.
+    const big = await request(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Readable.from([Buffer.from('{"messages":"'), Buffer.alloc(70 * 1024, 0x61), Buffer.from('"}')]) })
+    t.equal(big.statusCode, 413)
+    t.equal(((await big.body.json()) as { error: { code: string } }).error.code, 'body_too_large')
+    t.equal(upstream.requests.length, before, 'nothing went upstream')
   })
 
   t.test('the preview API reports matches of the active and of a candidate policy', async (t) => {
@@ -162,6 +176,9 @@ t.test('moderation filter end to end', async (t) => {
     t.equal(c.policy, 'candidate')
     t.equal(c.decision, 'allow', 'shadow matches decide nothing')
     t.equal(c.matches.length, 2)
+    const huge = await admin({ text: 'x'.repeat(3 * 1024 * 1024) })
+    t.equal(huge.statusCode, 413, 'a preview body over 2 MiB is refused')
+    await huge.body.text()
     const bad = await admin({ text: 'x', policy: candidate.replace('keywords: [ring]', "regex: '(?=a)'") })
     t.equal(bad.statusCode, 400)
     t.match(JSON.stringify(await bad.body.json()), /candidate\.yaml:spec\.moderation\.rules\[0\]/)

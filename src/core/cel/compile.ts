@@ -19,6 +19,8 @@ export interface Condition {
   readonly variables: ReadonlySet<CelVariableName>
   /** Whether it may read `request.body`; when false the caller need not decode the body. */
   readonly readsRequestBody: boolean
+  /** The `request` fields it reads by name; '*' when it may read any. */
+  readonly requestFields: ReadonlySet<string>
   /**
    * true or false; or, when evaluation fails (a field that is not set, a type that differs at
    * run time, an unknown time zone read from data…), the reason, for the caller's onError policy.
@@ -61,6 +63,7 @@ type Program = (bindings: CelBindings) => CelResult
 class CompiledCondition implements Condition {
   readonly variables: ReadonlySet<CelVariableName>
   readonly readsRequestBody: boolean
+  readonly requestFields: ReadonlySet<string>
   private readonly missingNotes: ReadonlyMap<string, MissingNote>
 
   constructor(
@@ -72,6 +75,7 @@ class CompiledCondition implements Condition {
   ) {
     this.variables = checked.variables
     this.readsRequestBody = checked.readsRequestBody
+    this.requestFields = checked.requestFields
     this.missingNotes = checked.missingNotes
   }
 

@@ -44,6 +44,8 @@ export interface CheckedCondition {
   readonly variables: ReadonlySet<CelVariableName>
   /** Whether evaluation may read `request.body` (false lets the caller skip decoding it). */
   readonly readsRequestBody: boolean
+  /** The `request` fields it reads by name; '*' when the whole request escapes into the expression. */
+  readonly requestFields: ReadonlySet<string>
   /**
    * By expression id, what a "not found" error there means in the operator's terms
    * ("principal.tier is not set; test it first with has(principal.tier)") and where it is.
@@ -74,6 +76,7 @@ class Checker {
   private readonly paths = new Map<string, string>()
   readonly missingNotes = new Map<string, MissingNote>()
   readsRequestBody = false
+  readonly requestFields = new Set<string>()
 
   constructor(
     private readonly source: string,
@@ -125,7 +128,10 @@ class Checker {
     if (isVariableName(global)) {
       this.variables.add(global)
       // The whole request escapes into an expression: it may read the body.
-      if (global === 'request') this.readsRequestBody = true
+      if (global === 'request') {
+        this.readsRequestBody = true
+        this.requestFields.add('*')
+      }
       return VARIABLE_TYPES.get(global)!
     }
     if (TYPE_NAMES.has(name)) return TYPE
@@ -147,6 +153,7 @@ class Checker {
     let t: StaticType
     if (this.isGlobal(operand, 'request')) {
       if (s.field === 'body') this.readsRequestBody = true
+      this.requestFields.add(s.field)
       t = this.requestRecord()
     } else {
       t = this.typeOf(operand)
@@ -280,7 +287,10 @@ class Checker {
         if (!comparable(k, c.key)) this.fail(key, `${describe(c)} cannot have a key that is ${describe(k)}`)
         return c.value
       case 'record':
-        if (c.name === 'request' && (constKey === undefined || constKey === 'body')) this.readsRequestBody = true
+        if (c.name === 'request') {
+          if (constKey === undefined || constKey === 'body') this.readsRequestBody = true
+          this.requestFields.add(constKey ?? '*')
+        }
         if (constKey !== undefined) return this.fieldType(key, c, constKey)
         if (!comparable(k, STRING)) this.fail(key, `the fields of ${describe(c)} are named by strings, not by ${describe(k)}`)
         return DYN
@@ -379,7 +389,7 @@ export function checkCondition(source: string, parsed: ParsedExpr, overloads: Ov
   try {
     const t = checker.typeOf(parsed.expr)
     if (!mayBeBool(t)) return { ok: false, offset: 0, message: `the condition gives ${describe(t)}, but it must give true or false` }
-    return { ok: true, variables: checker.variables, readsRequestBody: checker.readsRequestBody, missingNotes: checker.missingNotes }
+    return { ok: true, variables: checker.variables, readsRequestBody: checker.readsRequestBody, requestFields: checker.requestFields, missingNotes: checker.missingNotes }
   } catch (e) {
     if (e instanceof CheckFailure) return { ok: false, offset: e.offset, message: e.message }
     throw e

@@ -17,8 +17,7 @@ export interface Finding {
   /** [start, end) in original UTF-16 code units, absolute in this channel. */
   readonly start: number
   readonly end: number
-  /** Only with captureExcerpts (the preview API): the span as written and as normalized. */
-  readonly original?: string
+  /** Only with captureExcerpts (the preview API): the span as normalized. */
   readonly normalized?: string
 }
 
@@ -132,6 +131,7 @@ export class TextModerator {
 
   private finish(step: Step): Step {
     this.ended = true
+    this.opts.metrics?.holdback(this.maxHeld)
     if (step.block || this.stopped) return step
     if (this.blocked) return { ...this.stop(this.blocked, false), text: step.text }
     if (this.lateBlock) return { ...this.stop(this.lateBlock, true), text: step.text }
@@ -146,7 +146,7 @@ export class TextModerator {
       if (hits.length === 0) continue
       for (const h of hits) {
         for (const ref of s.refs[h.id]!) {
-          if (this.opts.active[ref.rule]) this.record(ref.rule, ref.label, s.view, h.start, h.end, undefined)
+          if (this.opts.active[ref.rule]) this.record(ref.rule, ref.label, s.view, h.start, h.end)
         }
       }
       hits.length = 0
@@ -191,10 +191,8 @@ export class TextModerator {
     })
   }
 
-  private record(ruleIndex: number, label: string | undefined, view: TextView, a: number, b: number, score: number | undefined): void {
-    const start = view.origStart(a)
-    const end = view.origEnd(b - 1)
-    this.recordOriginal(ruleIndex, label, start, end, score, this.opts.captureExcerpts ? view.slice(a, b) : undefined)
+  private record(ruleIndex: number, label: string | undefined, view: TextView, a: number, b: number): void {
+    this.recordOriginal(ruleIndex, label, view.origStart(a), view.origEnd(b - 1), undefined, this.opts.captureExcerpts ? view.slice(a, b) : undefined)
   }
 
   private recordOriginal(ruleIndex: number, label: string | undefined, start: number, end: number, score: number | undefined, normalized: string | undefined): void {
@@ -208,7 +206,6 @@ export class TextModerator {
       ...(score !== undefined ? { score } : {}),
       start,
       end,
-      ...(this.opts.captureExcerpts && start >= this.base ? { original: this.held.slice(start - this.base, end - this.base) } : {}),
       ...(normalized !== undefined ? { normalized } : {}),
     }
     this.opts.metrics?.hit(rule.name, rule.action, rule.shadow, this.opts.direction)
@@ -263,13 +260,15 @@ export class TextModerator {
         }
       }
     }
-    if (r <= this.base) return block ? this.stop(block, false) : EMPTY
+    if (r <= this.base) {
+      if (this.held.length > this.maxHeld) this.maxHeld = this.held.length
+      return block ? this.stop(block, false) : EMPTY
+    }
     const out = this.cut(r)
     if (block) return { ...this.stop(block, false), text: out }
     this.norm.folded.trim(foldedFloor)
     this.norm.literal.trim(literalFloor)
     if (this.held.length > this.maxHeld) this.maxHeld = this.held.length
-    if (final) this.opts.metrics?.holdback(this.maxHeld)
     return { text: out }
   }
 

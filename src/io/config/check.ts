@@ -1,26 +1,17 @@
 import { readFile } from 'node:fs/promises'
-import { compilePolicies } from '../../core/config/compile.js'
-import { formatConfigError } from '../../core/config/errors.js'
 import type { FilterFactory } from '../../core/chain/types.js'
 import { FILTER_FACTORIES } from '../../core/filters/registry.js'
 import { runCheck } from '../../core/filters/moderation/check.js'
 import type { PreviewResult } from '../../core/filters/moderation/preview.js'
 import type { CheckInput } from '../../cli-args.js'
-import { ConfigReadError, readConfigDir } from './read-dir.js'
+import { compileConfigDir } from './validate.js'
 
 export type CheckCliResult = { ok: true; result: PreviewResult | undefined } | { ok: false; errors: string[] }
 
 /** `chaperone check`: the preview of POST /admin/moderation/check, offline, on a directory. */
 export async function checkText(dir: string, input: CheckInput, factories: readonly FilterFactory[] = FILTER_FACTORIES): Promise<CheckCliResult> {
-  let contents
-  try {
-    contents = await readConfigDir(dir)
-  } catch (e) {
-    if (e instanceof ConfigReadError) return { ok: false, errors: e.errors.map(formatConfigError) }
-    throw e
-  }
-  const compiled = compilePolicies(contents.policyFiles, factories, {}, { version: 0, loadedAt: new Date() })
-  if (!compiled.ok) return { ok: false, errors: compiled.errors.map(formatConfigError) }
+  const compiled = await compileConfigDir(dir, factories)
+  if (!compiled.snapshot) return { ok: false, errors: [...compiled.policyErrors] }
   const text = input.text ?? (input.textFile === '-' ? await readStdin() : await readFile(input.textFile!, 'utf8'))
   const { textFile: _f, ...rest } = input
   const out = await runCheck({ ...rest, text }, compiled.snapshot.chain, factories, {})

@@ -184,3 +184,15 @@ t.test('compiling never throws, whatever the text, nor does evaluating what comp
   }
   t.ok(compiled > 0 && refused > 0, `${compiled} compiled, ${refused} refused with a located message`)
 })
+
+t.test('a compiled condition says which request fields it reads', async (t) => {
+  const fields = (expr: string) => {
+    const r = compileCondition(expr)
+    if (!r.ok) throw new Error(r.message)
+    return [...r.condition.requestFields].sort()
+  }
+  t.same(fields('request.model == "large"'), ['model'])
+  t.same(fields('request["model"] == "large" && request.path.startsWith("/v1")'), ['model', 'path'])
+  t.same(fields('principal.region == "eu"'), [])
+  t.same(fields('request.exists(k, k == "model")'), ['*'], 'the whole request escapes')
+})

@@ -9,19 +9,23 @@ import type { ModerationConfig } from './schema.js'
  * verified principal (authz) or from a header that a trusted hop sets; `prefer` decides when
  * both are present and disagree (default: the claim, which the caller cannot forge).
  */
-export function buildActivation(ctx: RequestContext, cfg: ModerationConfig['principal'], now: Date, withBody: boolean): CelActivation {
+export function buildActivation(ctx: RequestContext, cfg: ModerationConfig['principal'], now: Date, reads: { body: boolean; headers: boolean }): CelActivation {
   const p = principalOf(ctx.state)
+  // Node builds req.headers on first read: only conditions that look at headers pay for it.
   const headers: Record<string, string> = {}
-  for (const [k, v] of Object.entries(ctx.request.headers)) {
-    if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v
+  if (reads.headers) {
+    for (const [k, v] of Object.entries(ctx.request.headers)) {
+      if (v !== undefined) headers[k] = joined(v)
+    }
   }
   const pick = (claim: string | undefined, header: string | undefined): string | undefined => {
-    const h = header ? headers[header] : undefined
+    const raw = header ? ctx.request.headers[header] : undefined
+    const h = raw === undefined ? undefined : joined(raw)
     return cfg.prefer === 'header' ? (h ?? claim) : (claim ?? h)
   }
   const region = pick(p?.region, cfg.regionHeader)
   const tier = pick(p?.tier, cfg.tierHeader)
-  const body = withBody ? ctx.body?.json() : undefined
+  const body = reads.body ? ctx.body?.json() : undefined
   const model = isObject(body) && typeof body.model === 'string' ? body.model : undefined
   return {
     principal: {
@@ -42,4 +46,8 @@ export function buildActivation(ctx: RequestContext, cfg: ModerationConfig['prin
     time: now,
     source: { ip: ctx.request.remoteAddress },
   }
+}
+
+function joined(v: string | readonly string[]): string {
+  return typeof v === 'string' ? v : v.join(', ')
 }

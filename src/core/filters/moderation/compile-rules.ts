@@ -15,6 +15,8 @@ export interface CompiledRules {
   readonly conditions: readonly (Condition | undefined)[]
   /** Some `when` reads the request body (request.model, request.body). */
   readonly conditionsReadBody: boolean
+  /** Some `when` reads request.headers. */
+  readonly conditionsReadHeaders: boolean
 }
 
 /**
@@ -34,6 +36,7 @@ export function compileRules(config: ModerationConfig, ports: Ports): CompiledRu
   const regexRefs: RuleRef[][] = []
   const piiRefs = new Map<PiiType, RuleRef[]>()
   let readsBody = false
+  let readsHeaders = false
 
   config.rules.forEach((r, i) => {
     const at = (...p: (string | number)[]) => ['rules', i, ...p]
@@ -46,8 +49,10 @@ export function compileRules(config: ModerationConfig, ports: Ports): CompiledRu
       const c = compileCondition(r.when)
       if (!c.ok) throw new ConfigCompileError(at('when'), c.message)
       condition = c.condition
-      // request.model comes from the JSON body too.
-      if (c.condition.readsRequestBody || /\brequest\s*\.\s*model\b/.test(r.when)) readsBody = true
+      // request.model is read from the JSON body too (see activation.ts).
+      const fields = c.condition.requestFields
+      if (c.condition.readsRequestBody || fields.has('model') || fields.has('*')) readsBody = true
+      if (fields.has('headers') || fields.has('*')) readsHeaders = true
     }
     conditions.push(condition)
 
@@ -116,5 +121,6 @@ export function compileRules(config: ModerationConfig, ports: Ports): CompiledRu
     policy: { rules, matchers, decodeBase64: config.normalize.decodeBase64, classifierWindow: config.classifierWindowChars },
     conditions,
     conditionsReadBody: readsBody,
+    conditionsReadHeaders: readsHeaders,
   }
 }

@@ -3,6 +3,7 @@ import type { ModerationDirection, Ports } from '../../ports.js'
 import { requestBodyCodec } from '../../formats/index.js'
 import { moderateWhole, type Finding, type ModeratorOptions, type Step } from '../../moderation/text-moderator.js'
 import { buildActivation } from './activation.js'
+import { conditionsHold } from './conditions.js'
 import type { CompiledRules } from './compile-rules.js'
 import { ResponseModeration } from './response-transform.js'
 import type { ModerationConfig } from './schema.js'
@@ -29,25 +30,16 @@ export function createModerationFilter(config: ModerationConfig, compiled: Compi
   const hasConditions = conditions.some((c) => c !== undefined)
   const requestRules = base.request.some((x) => x === 1)
   const now = ports.now ?? (() => new Date())
+  const reads = { body: compiled.conditionsReadBody, headers: compiled.conditionsReadHeaders }
 
   function activeFor(ctx: RequestContext): ModerationState['active'] {
     if (!hasConditions) return base
-    const act = buildActivation(ctx, config.principal, now(), compiled.conditionsReadBody)
-    const request = base.request.slice()
-    const response = base.response.slice()
-    conditions.forEach((c, i) => {
-      if (!c) return
-      const v = c.evaluate(act)
-      let on: boolean
-      if (typeof v === 'boolean') on = v
-      else {
-        on = config.onConditionError === 'apply'
-        ports.moderationMetrics?.onError(policy.rules[i]!.name, on ? 'block' : 'allow', 'condition')
-        ctx.log.warn({ rule: policy.rules[i]!.name, detail: v.error }, 'moderation condition failed')
-      }
-      if (!on) request[i] = response[i] = 0
+    const act = buildActivation(ctx, config.principal, now(), reads)
+    const on = conditionsHold(conditions, act, config.onConditionError, (i, applied, detail) => {
+      ports.moderationMetrics?.onError(policy.rules[i]!.name, applied ? 'block' : 'allow', 'condition')
+      ctx.log.warn({ rule: policy.rules[i]!.name, detail }, 'moderation condition failed')
     })
-    return { request, response }
+    return { request: on.map((x, i) => x & base.request[i]!), response: on.map((x, i) => x & base.response[i]!) }
   }
 
   function options(ctx: RequestContext, state: ModerationState, direction: ModerationDirection): ModeratorOptions {

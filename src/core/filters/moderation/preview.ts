@@ -4,6 +4,7 @@ import type { CelActivation } from '../../cel/index.js'
 import { moderateWhole, type Finding } from '../../moderation/text-moderator.js'
 import { ACTION_RANK } from '../../moderation/rules.js'
 import type { CompiledRules } from './compile-rules.js'
+import { conditionsHold } from './conditions.js'
 import type { ModerationConfig } from './schema.js'
 
 export interface PreviewInput {
@@ -61,15 +62,12 @@ export function attachPreview(filter: Filter, config: ModerationConfig, compiled
         time: input.time ?? new Date(),
         source: { ip: '127.0.0.1' },
       }
+      const on = conditionsHold(conditions, act, config.onConditionError)
       const active = new Uint8Array(policy.rules.length)
       const inactive: string[] = []
       policy.rules.forEach((r, i) => {
-        const dirOk = r.direction === 'both' || r.direction === input.direction
-        if (!dirOk) return
-        const c = conditions[i]
-        const v = c ? c.evaluate(act) : true
-        const on = typeof v === 'boolean' ? v : config.onConditionError === 'apply'
-        if (on) active[i] = 1
+        if (r.direction !== 'both' && r.direction !== input.direction) return
+        if (on[i]) active[i] = 1
         else inactive.push(r.name)
       })
       const findings: Finding[] = []

@@ -1,6 +1,6 @@
 import type { ResponseTransform, ResponseUnit } from '../../chain/types.js'
 import type { SseEvent } from '../../sse/types.js'
-import { blockedBody, createStreamCodec, responseBodyCodec, type StreamCodec } from '../../formats/index.js'
+import { blockedBody, createStreamCodec, responseBodyCodec, type StreamCodec, type TextSlot } from '../../formats/index.js'
 import type { CompiledModeration } from '../../moderation/rules.js'
 import { moderateWhole, TextModerator, type ModeratorOptions, type Step } from '../../moderation/text-moderator.js'
 
@@ -18,6 +18,10 @@ export class ResponseModeration implements ResponseTransform {
   private readonly channels = new Map<string, TextModerator>()
   /** Channels that had deltas: their done events repeat text already counted. */
   private readonly streamed = new Set<string>()
+  /** For done events, whose text was counted when its deltas were checked: not counted again. */
+  private readonly quiet: ModeratorOptions
+  /** For `id:` values: counted, but not logged as a match of the answer. */
+  private readonly unlogged: ModeratorOptions
   private done = false
 
   constructor(
@@ -27,6 +31,10 @@ export class ResponseModeration implements ResponseTransform {
     path: string,
   ) {
     this.codec = createStreamCodec({ path })
+    const { onFinding: _f, ...unlogged } = opts
+    const { metrics: _m, ...quiet } = unlogged
+    this.unlogged = unlogged
+    this.quiet = quiet
   }
 
   async transform(unit: ResponseUnit, emit: Emit): Promise<void> {
@@ -41,25 +49,16 @@ export class ResponseModeration implements ResponseTransform {
     const texts: string[] = []
     for (const slot of slots) {
       const step = slot.kind === 'delta' ? await this.channel(slot.channel).push(slot.text) : await this.whole(slot.channel, slot.text)
-      if (step.block) {
-        // What was checked before the stop still reaches the client, in carriers of its channel.
-        slots.forEach((s, i) => i < texts.length && s.kind === 'delta' && this.carry(emit, s.channel, texts[i]!))
-        if (slot.kind === 'delta') this.carry(emit, slot.channel, step.text)
-        return this.block(emit, step.retraction === true)
-      }
+      if (step.block) return this.stopAfter(emit, slots, texts, slot.kind === 'delta' ? slot.channel : undefined, step)
       texts.push(step.text)
     }
 
     const closes = this.codec.closes(ev)
-    const closing = closes === 'all' ? [...this.channels.keys()] : closes.filter((c) => this.channels.has(c))
+    const closing = closes === 'all' ? [...this.channels.keys()] : closes.length === 0 ? closes : closes.filter((c) => this.channels.has(c))
     for (const channel of closing) {
       const step: Step = await this.channels.get(channel)!.end()
       this.channels.delete(channel)
-      if (step.block) {
-        slots.forEach((s, i) => s.kind === 'delta' && this.carry(emit, s.channel, texts[i]!))
-        this.carry(emit, channel, step.text)
-        return this.block(emit, step.retraction === true)
-      }
+      if (step.block) return this.stopAfter(emit, slots, texts, channel, step)
       if (step.text === '') continue
       // Held text goes out before the event that closes its channel: in it when it has a slot
       // of that channel, else in a carrier event of the same format just before it.
@@ -88,9 +87,18 @@ export class ResponseModeration implements ResponseTransform {
    * were checked, so it is re-checked quietly), or a text that was never streamed.
    */
   private whole(channel: string, text: string): Step | Promise<Step> {
-    if (!this.streamed.has(channel)) return moderateWhole(this.policy, this.opts, text)
-    const { onFinding: _f, metrics: _m, ...quiet } = this.opts
-    return moderateWhole(this.policy, quiet, text)
+    return moderateWhole(this.policy, this.streamed.has(channel) ? this.quiet : this.opts, text)
+  }
+
+  /**
+   * A block in the middle of an event: what was checked before it still reaches the client, in
+   * carriers of its channels (the event's earlier slots, then the blocked channel's released
+   * text), and then the stream ends.
+   */
+  private stopAfter(emit: Emit, slots: readonly TextSlot[], texts: readonly string[], channel: string | undefined, step: Step): void {
+    texts.forEach((text, i) => slots[i]!.kind === 'delta' && this.carry(emit, slots[i]!.channel, text))
+    if (channel !== undefined) this.carry(emit, channel, step.text)
+    this.block(emit, step.retraction === true)
   }
 
   private carry(emit: Emit, channel: string, text: string): void {
@@ -115,7 +123,7 @@ export class ResponseModeration implements ResponseTransform {
     let out = ev
     if (ev.comments && ev.comments.some((c) => c !== '')) out = { ...out, comments: [''] }
     if (ev.id !== undefined && ev.id !== '') {
-      const r = await moderateWhole(this.policy, { ...this.opts, onFinding: () => {} }, ev.id)
+      const r = await moderateWhole(this.policy, this.unlogged, ev.id)
       if (r.block) return undefined
       if (r.text !== ev.id) {
         const { id: _drop, ...rest } = out
