@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { parseCommand } from './cli-args.js'
 import { startChaperone, installSignalHandlers, StartupError } from './main.js'
-import { validateConfigDir } from './io/config/validate.js'
+import { lintConfigDir } from './io/config/validate.js'
 import { exportJsonSchemas } from './core/config/json-schema.js'
 import { checkText, renderPreview } from './io/config/check.js'
 
@@ -20,10 +20,11 @@ async function run(): Promise<number> {
       return 0
     }
     case 'validate': {
-      const lines = await validateConfigDir(cmd.configDir)
-      for (const l of lines) process.stdout.write(l + '\n')
-      if (lines.length === 0) process.stdout.write(`${cmd.configDir}: ok\n`)
-      return lines.length === 0 ? 0 : 1
+      const { errors, warnings } = await lintConfigDir(cmd.configDir)
+      for (const l of errors) process.stdout.write(l + '\n')
+      for (const l of warnings) process.stdout.write(`warning: ${l}\n`)
+      if (errors.length === 0) process.stdout.write(`${cmd.configDir}: ok${warnings.length > 0 ? ` (${warnings.length} warning${warnings.length > 1 ? 's' : ''})` : ''}\n`)
+      return errors.length === 0 ? 0 : 1
     }
     case 'check': {
       const out = await checkText(cmd.configDir, cmd.input)

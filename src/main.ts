@@ -18,7 +18,12 @@ import { Metrics } from './io/metrics.js'
 import { Upstream } from './io/upstream.js'
 import { createProxyServer, type ProxyServer } from './server.js'
 import { runCheck } from './core/filters/moderation/check.js'
-import type { Classifier, Ports } from './core/ports.js'
+import type { Classifier, Ports, RevocationStore } from './core/ports.js'
+import { JwksRegistry } from './io/jwks/registry.js'
+import { PolicyFileReader } from './io/config/policy-files.js'
+import { connectRedis } from './io/redis/connect.js'
+import { MemoryRevocationStore, RedisRevocationStore } from './io/revocation/index.js'
+import type { Redis } from 'ioredis'
 
 export interface Overrides {
   listen?: string
@@ -93,12 +98,29 @@ export async function startChaperone(opts: StartOptions): Promise<Running> {
   const store = new SnapshotStore()
   const upstream = new Upstream({ url: config.upstream.url, connections: config.upstream.connections, timeouts: config.upstream.timeouts })
 
-  const ports: Ports = { moderationMetrics: metrics.moderation, ...(opts.classifiers ? { classifiers: opts.classifiers } : {}), ...(opts.now ? { now: opts.now } : {}) }
+  const redis: Redis | undefined = config.redis.url ? connectRedis(config.redis.url, { name: 'chaperone', log }) : undefined
+  const nowMs = opts.now ? () => opts.now!().getTime() : Date.now
+  const revocations: RevocationStore & { close?(): void } = redis
+    ? new RedisRevocationStore({ redis, keyPrefix: config.redis.keyPrefix, pollMs: config.revocations.pollMs, maxEntries: config.revocations.maxEntries, now: nowMs, log })
+    : new MemoryRevocationStore({ now: nowMs, maxEntries: config.revocations.maxEntries })
+  if (revocations instanceof RedisRevocationStore) await revocations.start()
+  const jwks = new JwksRegistry({ log, now: nowMs, onFetch: (uri, outcome) => metrics.jwksFetch(uri, outcome) })
+  const policyFiles = new PolicyFileReader(opts.configDir)
+  const ports: Ports = {
+    moderationMetrics: metrics.moderation,
+    authzMetrics: metrics.authz,
+    jwks,
+    policyFiles,
+    revocations,
+    ...(opts.classifiers ? { classifiers: opts.classifiers } : {}),
+    ...(opts.now ? { now: opts.now } : {}),
+  }
   const factories = opts.factories ?? FILTER_FACTORIES
   const reloader = new ConfigReloader({
     dir: opts.configDir,
     factories,
     ports,
+    policyFiles,
     store,
     log,
     detectSubPath: true,
@@ -117,9 +139,12 @@ export async function startChaperone(opts: StartOptions): Promise<Running> {
     hashCheckIntervalMs: config.reload.hashCheckIntervalMs,
     onChange: (reason) => reloader.reload(reason),
     lastFingerprint: () => reloader.lastFingerprint,
+    fingerprint: () => reloader.fingerprintNow(),
     log,
   })
   await watcher.start()
+  // Warm the key caches so the first request does not wait on the identity provider.
+  void jwks.prefetchAll()
 
   const proxy: ProxyServer = createProxyServer({
     store,
@@ -138,6 +163,8 @@ export async function startChaperone(opts: StartOptions): Promise<Running> {
     ready: () => store.current() !== undefined && !stopping,
     configStatus: () => configStatus(store),
     reload: (reason) => reloader.reload(reason),
+    revocations,
+    jwksStatus: () => jwks.status(),
     moderationCheck: async (body) => {
       const out = await runCheck(body, store.current()?.chain, factories, ports)
       if (!out.ok) return { status: out.status, body: { error: 'bad_request', errors: out.errors } }
@@ -167,6 +194,8 @@ export async function startChaperone(opts: StartOptions): Promise<Running> {
       const result = await proxy.drain(config.limits.drainTimeoutMs)
       admin.close()
       admin.closeAllConnections()
+      revocations.close?.()
+      redis?.disconnect()
       await upstream.destroy()
       log.info({ cut: result.cut }, 'chaperone stopped')
       return result
@@ -183,6 +212,7 @@ function configStatus(store: SnapshotStore): unknown {
     loadedAt: s?.loadedAt.toISOString() ?? null,
     files: s?.files ?? [],
     policies: s?.policies ?? [],
+    warnings: s?.warnings.map(formatConfigError) ?? [],
     lastAttemptAt: store.lastAttemptAt?.toISOString() ?? null,
     lastError: err ? { at: err.at.toISOString(), errors: err.messages } : null,
   }

@@ -12,6 +12,8 @@ import { acceptRequestId } from './core/http/request-id.js'
 import { routeLabel } from './core/http/route-label.js'
 import { isWebSocketUpgrade, serializeRequestHead, upgradeRequestHeaders } from './core/http/upgrade.js'
 import { openTunnel, type Tunnel } from './io/tunnel.js'
+import { canonicalizeTarget } from './core/http/canonical-path.js'
+import { HeaderEditList } from './core/http/header-edits.js'
 import { createBodyPipeline, type BodyPipeline } from './core/chain/body-pipeline.js'
 import type { Upstream, InFlight } from './io/upstream.js'
 import type { Metrics } from './io/metrics.js'
@@ -91,16 +93,19 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
     }
     if (!isWebSocketUpgrade(req.method, raw)) return refuse('upgrade_refused', `upgrade: ${rawHeaderValue(raw, 'upgrade') ?? ''}`)
     if (req.url?.charCodeAt(0) !== 0x2f) return refuse('bad_request', 'request target not in origin-form')
+    if (countHeader(raw, 'host') > 1) return refuse('bad_request', 'duplicate Host header')
+    const target = canonicalizeTarget(req.url)
+    if (!target.ok) return refuse('invalid_path', `request target refused: ${target.reason}`)
     const snapshot = store.current()
     if (!snapshot) return refuse('not_ready')
     if (draining) return refuse('shutting_down')
-    const tunnel = (ctx?: RequestContext) => {
+    const tunnel = (ctx?: Context) => {
       let outcome: Outcome = { kind: 'completed', status: 101 }
       const headers = addForwardingHeaders(upgradeRequestHeaders(raw, OWN_REQUEST_HEADERS), socket.remoteAddress ?? '', requestId)
       active++
       metrics.inflight(1)
       metrics.tunnel(1)
-      const t = openTunnel(socket, serializeRequestHead('GET', req.url ?? '/', headers), head, { origin: upstream.origin, ...opts.tunnel }, {
+      const t = openTunnel(socket, serializeRequestHead('GET', target.path + target.query, ctx ? ctx.upstreamHeaders.apply(headers) : headers), head, { origin: upstream.origin, ...opts.tunnel }, {
         connectFailed: (err) => {
           outcome = { kind: 'failed', status: ERRORS[err.code].status, code: err.code }
           metrics.upstreamError(err.code)
@@ -120,7 +125,7 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
     // filtered (the tunnel carries bytes untouched).
     if (snapshot.chain.length === 0) return tunnel()
     const childLog = log.child({ requestId, policyVersion: snapshot.version })
-    const ctx = requestContext(req, requestId, snapshot, () => childLog)
+    const ctx = requestContext(req, target, requestId, snapshot, () => childLog)
     runRequestFilters(snapshot.chain, ctx).then(
       (v) => {
         if (socket.destroyed) return
@@ -158,13 +163,16 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
     metrics.inflight(1)
     const raw = req.rawHeaders
     const requestId = acceptRequestId(rawHeaderValue(raw, 'x-request-id')) ?? randomUUID()
-    const route = routeLabel(req.url ?? '/')
+    const target = req.url?.charCodeAt(0) === 0x2f ? canonicalizeTarget(req.url) : undefined
+    const forwardPath = target?.ok ? target.path : pathOnly(req.url)
+    const forwardUrl = target?.ok ? target.path + target.query : (req.url ?? '/')
+    const route = routeLabel(forwardPath)
     const snapshot = store.current()
     // The status we report in metrics and the access log; set when the head is written.
     let status = 0
     let outcome: Outcome | undefined
     let lazyLog: LogPort | undefined
-    let ctx: RequestContext | undefined
+    let ctx: Context | undefined
     // Set once the upstream exchange starts: a client that goes away must not keep the chatbot
     // generating tokens for nobody.
     let abortUpstream: (() => void) | undefined
@@ -181,7 +189,7 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
       if (opts.accessLog) {
         // The root logger with the bindings inline: a child logger per request costs more.
         log.info(
-          { requestId, policyVersion: snapshot?.version, method: req.method, path: pathOnly(req.url), route, status: status || 499, outcome: outcome.kind, ms: Math.round(seconds * 1e4) / 10 },
+          { requestId, policyVersion: snapshot?.version, method: req.method, path: forwardPath, route, status: status || 499, outcome: outcome.kind, ms: Math.round(seconds * 1e4) / 10 },
           'request',
         )
       }
@@ -198,7 +206,11 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
     if (!snapshot) return fail('not_ready')
     // Only origin-form targets (RFC 9112 §3.2.1): an absolute-form or asterisk-form target would
     // let a client steer routing and, later, authz with a URL the chatbot never sees as such.
-    if (req.url?.charCodeAt(0) !== 0x2f) return fail('bad_request', { connection: 'close' }, `request target not in origin-form: ${req.url?.slice(0, 64)}`)
+    if (!target) return fail('bad_request', { connection: 'close' }, `request target not in origin-form: ${req.url?.slice(0, 64)}`)
+    // Authorize exactly what is forwarded: the canonical path, or nothing.
+    if (!target.ok) return fail('invalid_path', undefined, `request target refused: ${target.reason}`)
+    // Two Hosts would let routing and authorization read different ones (Node keeps the first).
+    if (countHeader(raw, 'host') > 1) return fail('bad_request', { connection: 'close' }, 'duplicate Host header')
 
     const bodyState = { tooLarge: false }
     // Scanning rawHeaders avoids building req.headers, which Node does lazily on first access.
@@ -212,7 +224,7 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
     const hasBody = declared !== undefined ? declared !== '0' : rawHeaderValue(raw, 'transfer-encoding') !== undefined
     if (chain.length > 0) {
       const filter = (body: RequestBody | undefined) => {
-        const c = (ctx = requestContext(req, requestId, snapshot, ctxLog, body))
+        const c = (ctx = requestContext(req, target, requestId, snapshot, ctxLog, body))
         runRequestFilters(chain, c).then(
           (v) => (v.kind === 'continue' ? forward(c) : answerLocally(v)),
           (err: unknown) => {
@@ -244,9 +256,9 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
       res.end(v.reply.body)
     }
 
-    function forward(c: RequestContext | undefined): void {
+    function forward(c: Context | undefined): void {
       if (res.destroyed) return
-      const stripped = stripHopByHop(raw, OWN_REQUEST_HEADERS)
+      const stripped = c ? c.upstreamHeaders.apply(stripHopByHop(raw, OWN_REQUEST_HEADERS)) : stripHopByHop(raw, OWN_REQUEST_HEADERS)
       const buffered = c?.body
       const headers = addForwardingHeaders(buffered ? withContentLength(stripped, buffered.outgoing.byteLength) : stripped, req.socket.remoteAddress ?? '', requestId)
 
@@ -289,7 +301,7 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
         }
 
         const flight: InFlight = upstream.forward(
-          { method: req.method ?? 'GET', path: req.url ?? '/', headers, body },
+          { method: req.method ?? 'GET', path: forwardUrl, headers, body },
           {
             onHead(upstreamStatus, rawHeaders, resume) {
               if (upstreamStatus < 200) return true
@@ -416,13 +428,20 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
   }
 }
 
+type Context = RequestContext & { readonly upstreamHeaders: HeaderEditList }
+
 /** What the filters see of a request; the logger is resolved lazily, on first use. */
-function requestContext(req: http.IncomingMessage, requestId: string, snapshot: ActiveSnapshot, log: () => LogPort, body?: RequestBody): RequestContext {
+function requestContext(req: http.IncomingMessage, target: { path: string; query: string }, requestId: string, snapshot: ActiveSnapshot, log: () => LogPort, body?: RequestBody): Context {
   const request: RequestInfo = {
     method: req.method ?? 'GET',
-    url: req.url ?? '/',
-    path: pathOnly(req.url),
-    headers: req.headers,
+    url: target.path + target.query,
+    path: target.path,
+    query: target.query,
+    rawHeaders: req.rawHeaders,
+    // A getter: Node builds req.headers on first read, and most requests never need it.
+    get headers() {
+      return req.headers
+    },
     remoteAddress: req.socket.remoteAddress ?? '',
     protocol: 'http',
   }
@@ -434,8 +453,15 @@ function requestContext(req: http.IncomingMessage, requestId: string, snapshot: 
       return log()
     },
     state: new Map(),
+    upstreamHeaders: new HeaderEditList(),
     ...(body ? { body } : {}),
   }
+}
+
+function countHeader(raw: readonly string[], name: string): number {
+  let n = 0
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === name.length && raw[i]!.toLowerCase() === name) n++
+  return n
 }
 
 /** Reads a whole request body, refusing it as soon as it passes `max` bytes. */

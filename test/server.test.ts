@@ -107,10 +107,17 @@ t.test('pass-through proxy', async (t) => {
       t.equal(res.status, 400, target)
       t.match(JSON.parse(res.body.toString()), { error: { code: 'bad_request' } })
     }
-    // Dot segments and encoded slashes pass through as sent: canonicalizing is authz's job, and
-    // a transparent proxy must not rewrite a path the chatbot might read differently.
-    const res = await rawRequest(base, 'GET /echo/%2e%2e/a/../b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
-    t.equal((JSON.parse(res.body.toString()) as Echo).url, '/echo/%2e%2e/a/../b')
+    // The chatbot receives the canonical path, the one every rule was matched against, so it can
+    // never read a path differently from how it was authorized.
+    const res = await rawRequest(base, 'GET /echo/x/%2e%2e/a/..//b/%7e?q=%2F.. HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')
+    t.equal((JSON.parse(res.body.toString()) as Echo).url, '/echo/b/~?q=%2F..')
+    for (const target of ['/echo/a%2Fb', '/echo/a%252fb', '/echo;x=y', '/echo/%00', '/echo\\x']) {
+      const refused = await rawRequest(base, `GET ${target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`)
+      t.equal(refused.status, 400, target)
+      t.match(JSON.parse(refused.body.toString()), { error: { code: 'invalid_path' } })
+    }
+    const twoHosts = await rawRequest(base, 'GET /echo HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n')
+    t.equal(twoHosts.status, 400, 'a duplicate Host is refused')
   })
 
   t.test('oversized header blocks get 431', async (t) => {

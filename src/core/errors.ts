@@ -5,6 +5,7 @@
  */
 export const ERRORS = {
   bad_request: { status: 400, message: 'The request is malformed.' },
+  invalid_path: { status: 400, message: 'The request path is not allowed.' },
   content_policy_violation: { status: 400, message: 'The request was refused by the content policy.' },
   unauthorized: { status: 401, message: 'Authentication is required.' },
   forbidden: { status: 403, message: 'The request is not allowed.' },
@@ -17,6 +18,7 @@ export const ERRORS = {
   internal_error: { status: 500, message: 'Internal error.' },
   upstream_unavailable: { status: 502, message: 'The upstream service is unavailable.' },
   upstream_error: { status: 502, message: 'The upstream service failed while responding.' },
+  dependency_unavailable: { status: 503, message: 'A dependency the policy needs is unavailable.' },
   shutting_down: { status: 503, message: 'The proxy is shutting down.' },
   not_ready: { status: 503, message: 'The proxy has no policy loaded yet.' },
   upstream_timeout: { status: 504, message: 'The upstream service timed out.' },

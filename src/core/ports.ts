@@ -3,6 +3,8 @@
  * them through FilterFactory.compile(config, ports), so the core never imports an adapter.
  */
 
+import type { JWTVerifyGetKey } from 'jose'
+
 /** Scores in [0, 1] per label, one record per input text, in input order. */
 export type ClassifierScores = Readonly<Record<string, number>>
 
@@ -31,6 +33,77 @@ export interface ModerationMetricsPort {
 export interface Ports {
   readonly classifiers?: ReadonlyMap<string, Classifier>
   readonly moderationMetrics?: ModerationMetricsPort
-  /** Wall clock for time-of-day conditions; tests pin it. */
+  /** Wall clock for time-of-day conditions and token expiry; tests pin it. */
   readonly now?: () => Date
+  readonly jwks?: JwksPort
+  readonly policyFiles?: PolicyFilePort
+  readonly revocations?: RevocationStore
+  readonly authzMetrics?: AuthzMetricsPort
+}
+
+/** Remote JWKS, one cache per URI for the whole process, so cached keys outlive a policy reload. */
+export interface JwksPort {
+  get(uri: string, options: { cooldownMs: number; maxAgeMs: number; timeoutMs: number }): { readonly getKey: JWTVerifyGetKey }
+}
+
+/** What authz counts; io/metrics implements it. */
+export interface AuthzMetricsPort {
+  /** The rule that decided (`(default)` for default deny); `audit` counts what audit rules would change. */
+  decision(rule: string, allow: boolean, mode: 'enforce' | 'audit'): void
+  /** A token refused, by reason (a jose error code, `revoked`, `malformed`…). */
+  tokenRejected(reason: string): void
+  /** A dependency failed and its onError/onStale policy decided. */
+  dependencyError(dependency: 'revocation' | 'condition', policy: 'allow' | 'deny'): void
+}
+
+/**
+ * A revoked token (by `jti`, until the token's own expiry) or a subject's sessions (every token
+ * issued before `revokedBefore`: "log this user out everywhere"). Times are epoch seconds.
+ * `issuer` narrows an entry to one issuer, for multi-tenant setups where subjects may collide.
+ */
+export type Revocation =
+  | { readonly kind: 'jti'; readonly jti: string; readonly expiresAt: number; readonly issuer?: string; readonly reason?: string; readonly createdAt: number }
+  | {
+      readonly kind: 'subject'
+      readonly subject: string
+      readonly revokedBefore: number
+      /** When the entry may be forgotten: after every token it covers has expired. */
+      readonly expiresAt: number
+      readonly issuer?: string
+      readonly reason?: string
+      readonly createdAt: number
+    }
+
+/** What a revocation check needs of a verified token. */
+export interface TokenIdentity {
+  readonly issuer: string
+  readonly subject?: string
+  readonly jti?: string
+  /** `iat`, epoch seconds; a subject revocation covers a token without one. */
+  readonly issuedAt?: number
+}
+
+/**
+ * Revocations shared by every replica (Redis) or local to one (memory). Checks are synchronous
+ * against a local view kept in step with the shared store, so a check never waits on the network.
+ */
+export interface RevocationStore {
+  isRevoked(token: TokenIdentity): boolean
+  /** Milliseconds since the local view was last known to match the shared store; 0 when it is authoritative. */
+  staleness(): number
+  /** Durable once the promise resolves; visible on every replica within the store's sync period. */
+  add(entry: Revocation): Promise<void>
+  /** Removes entries matching kind and key (jti, or subject with issuer); resolves to how many went. */
+  remove(kind: Revocation['kind'], key: string, issuer?: string): Promise<number>
+  /** Entries not yet expired. */
+  list(): Promise<readonly Revocation[]>
+}
+
+/**
+ * Files a policy names (`jwksFile`, `hmacSecretFile`), read while the policy compiles. A relative
+ * path is resolved against the config directory; a change to a file read here reloads the policy.
+ * `read` throws an Error whose message says why (missing, too large).
+ */
+export interface PolicyFilePort {
+  read(path: string): Uint8Array
 }

@@ -2,6 +2,8 @@ import http from 'node:http'
 import { createHash, randomUUID, timingSafeEqual } from 'node:crypto'
 import type { ErrorCode } from '../core/errors.js'
 import { errorReply } from '../core/reply.js'
+import type { RevocationStore } from '../core/ports.js'
+import { handleRevocations } from './admin-revocations.js'
 import type { Metrics } from './metrics.js'
 import type { Logger } from './logger.js'
 
@@ -15,6 +17,10 @@ export interface AdminOptions {
   reload(reason: string): Promise<unknown>
   /** POST /admin/moderation/check: previews text against the active or a candidate policy. */
   moderationCheck(body: unknown): Promise<{ status: number; body: unknown }>
+  /** /admin/revocations; absent when the process has no revocation store. */
+  revocations?: RevocationStore
+  /** JWKS endpoints and their cache state, for /admin/jwks. */
+  jwksStatus?(): unknown
 }
 
 /** Preview requests carry text and maybe a candidate policy; more than this is refused. */
@@ -67,6 +73,22 @@ export function createAdminServer(opts: AdminOptions): http.Server {
       if (body === NOT_JSON) return send(res, 400, { error: 'bad_request', errors: ['(body): expected a JSON object'] })
       const out = await opts.moderationCheck(body)
       return send(res, out.status, out.body)
+    }
+    if (path === '/admin/revocations' && opts.revocations) {
+      let tooLarge = false
+      const out = await handleRevocations(opts.revocations, method, new URL(req.url ?? '/', 'http://admin').searchParams, async () => {
+        const body = await readJson(req)
+        if (body === TOO_LARGE) tooLarge = true
+        return body === TOO_LARGE || body === NOT_JSON ? undefined : body
+      }, Date.now())
+      if (tooLarge) return sendError(res, 'body_too_large')
+      if (out.status !== 200 && out.status !== 201) opts.log.info({ status: out.status, body: out.body }, 'revocation request refused')
+      else if (method !== 'GET') opts.log.info({ method, result: out.body }, 'revocations changed')
+      return send(res, out.status, out.body)
+    }
+    if (path === '/admin/jwks' && opts.jwksStatus) {
+      if (method !== 'GET') return sendError(res, 'method_not_allowed', { allow: 'GET' })
+      return send(res, 200, { keySets: opts.jwksStatus() })
     }
     return sendError(res, 'not_found')
   }

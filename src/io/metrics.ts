@@ -1,5 +1,5 @@
 import client from 'prom-client'
-import type { ModerationMetricsPort } from '../core/ports.js'
+import type { AuthzMetricsPort, ModerationMetricsPort } from '../core/ports.js'
 
 /**
  * Prometheus metrics for the admin port. Each instance has its own registry, so several
@@ -56,6 +56,38 @@ export class Metrics {
     },
     onError: (rule, policy, reason) => this.#moderationErrors.labels(rule, policy, reason).inc(),
     holdback: (n) => this.#holdback.observe(n),
+  }
+
+  readonly #authzDecisions = new client.Counter({
+    name: 'chaperone_authz_decisions_total',
+    help: 'Access decisions by deciding rule ("(default)" for default deny), decision and mode (audit: what the audit rules would decide).',
+    labelNames: ['rule', 'decision', 'mode'],
+    registers: [this.registry],
+  })
+  readonly #tokensRejected = new client.Counter({ name: 'chaperone_authz_tokens_rejected_total', help: 'Bearer tokens refused, by reason (jose error code, revoked, malformed, too_large…).', labelNames: ['reason'], registers: [this.registry] })
+  readonly #authzDependency = new client.Counter({
+    name: 'chaperone_authz_dependency_errors_total',
+    help: 'Authz dependency failures (a stale revocation list, an access condition that did not evaluate) by dependency and the policy applied.',
+    labelNames: ['dependency', 'policy'],
+    registers: [this.registry],
+  })
+  readonly #jwksFetches = new client.Counter({ name: 'chaperone_jwks_fetches_total', help: 'Remote JWKS fetches by URI and outcome (ok, not_modified, error).', labelNames: ['uri', 'outcome'], registers: [this.registry] })
+  readonly #decisionChildren = new Map<string, client.Counter.Internal>()
+
+  /** The port the authz filter counts through. */
+  readonly authz: AuthzMetricsPort = {
+    decision: (rule, allow, mode) => {
+      const key = `${rule}\0${allow}\0${mode}`
+      let c = this.#decisionChildren.get(key)
+      if (!c) this.#decisionChildren.set(key, (c = this.#authzDecisions.labels(rule, allow ? 'allow' : 'deny', mode)))
+      c.inc()
+    },
+    tokenRejected: (reason) => this.#tokensRejected.labels(reason).inc(),
+    dependencyError: (dependency, policy) => this.#authzDependency.labels(dependency, policy).inc(),
+  }
+
+  jwksFetch(uri: string, outcome: string): void {
+    this.#jwksFetches.labels(uri, outcome).inc()
   }
 
   readonly #requestChildren = new Map<string, Map<number, client.Counter.Internal>>()

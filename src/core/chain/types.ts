@@ -4,10 +4,15 @@ import type { SseEvent } from '../sse/types.js'
 /** What a filter sees of the incoming request. Header names are lower-case. */
 export interface RequestInfo {
   readonly method: string
-  /** The request target as received (path and query), before any canonicalization. */
+  /** The request target as forwarded: the canonical path and the query as received. */
   readonly url: string
+  /** The canonical path (core/http/canonical-path.ts): what rules match and what is forwarded. */
   readonly path: string
+  /** '' or '?…', as received. */
+  readonly query: string
   readonly headers: Readonly<Record<string, string | string[] | undefined>>
+  /** Names and values as received, alternating; duplicates Node merges or drops stay visible here. */
+  readonly rawHeaders: readonly string[]
   readonly remoteAddress: string
   readonly protocol: 'http' | 'https'
 }
@@ -49,6 +54,14 @@ export interface RequestContext {
   readonly state: Map<string, unknown>
   /** Present when the chain needs the body and the request has one. */
   readonly body?: RequestBody
+  /** Changes to the headers sent upstream (identity headers), applied when the request is forwarded. */
+  readonly upstreamHeaders: HeaderEdits
+}
+
+/** Lower-case names. `set` replaces every copy the client sent; `remove` drops them. */
+export interface HeaderEdits {
+  set(name: string, value: string): void
+  remove(name: string): void
 }
 
 export interface LocalReply {
@@ -114,7 +127,23 @@ export interface Filter {
  */
 export interface FilterFactory<C = unknown, P = unknown> {
   readonly name: string
-  /** A zod schema for this filter's `spec.<name>` section. */
+  /** A zod schema for this filter's `spec.<name>` section (or for its `sections`, see there). */
   readonly schema: import('zod').ZodType<C>
+  /**
+   * Top-level `spec` keys this factory owns together when one is not enough (authz reads
+   * `identity`, `roles` and `access`): `schema` is then an object with exactly these keys, and
+   * `compile` receives them in one value. Without it the factory owns `spec.<name>`.
+   */
+  readonly sections?: readonly string[]
   compile(config: C, ports: P): Filter
+  /**
+   * Findings that do not stop a load (a rule that can never match): `chaperone validate` and
+   * reloads report them as warnings. Paths are relative to the section (to `spec` with `sections`).
+   */
+  lint?(config: C, ports: P): readonly ConfigWarning[]
+}
+
+export interface ConfigWarning {
+  readonly path: readonly (string | number)[]
+  readonly message: string
 }

@@ -35,22 +35,34 @@ export function compilePolicies(files: readonly NamedContent[], factories: reado
   if (merged.errors.length > 0) return { ok: false, errors: merged.errors }
 
   const spec: Record<string, unknown> = {}
+  const configs = new Map<FilterFactory, unknown>()
   const errors: ConfigError[] = []
   for (const f of factories) {
-    if (!(f.name in merged.spec)) continue
-    const r = f.schema.safeParse(merged.spec[f.name])
-    if (r.success) spec[f.name] = r.data
-    else for (const e of r.error.issues.flatMap(issueEntries)) errors.push(mapToSource(merged, f.name, e.path, e.message, e.key))
+    const present = (f.sections ?? [f.name]).filter((k) => k in merged.spec)
+    if (present.length === 0) continue
+    const input = f.sections ? Object.fromEntries(present.map((k) => [k, merged.spec[k]])) : merged.spec[f.name]
+    const r = f.schema.safeParse(input)
+    if (!r.success) {
+      for (const e of r.error.issues.flatMap(issueEntries)) errors.push(mapToSource(merged, ...relocate(f, present, e.path), e.message, e.key))
+      continue
+    }
+    configs.set(f, r.data)
+    if (!f.sections) spec[f.name] = r.data
+    else for (const k of present) spec[k] = (r.data as Record<string, unknown>)[k]
   }
   if (errors.length > 0) return { ok: false, errors }
 
   const chain: Filter[] = []
-  for (const f of factories) {
-    if (!(f.name in spec)) continue
+  const warnings: ConfigError[] = []
+  for (const [f, config] of configs) {
+    const present = (f.sections ?? [f.name]).filter((k) => k in merged.spec)
     try {
-      chain.push(f.compile(spec[f.name], ports))
+      chain.push(f.compile(config, ports))
+      for (const w of f.lint?.(config, ports) ?? []) warnings.push(mapToSource(merged, ...relocate(f, present, w.path), w.message))
     } catch (e) {
-      errors.push(compileFailure(merged, f.name, e))
+      // A factory may report several keys at once (a role cycle spans files): `errors`.
+      const many = typeof e === 'object' && e !== null && Array.isArray((e as { errors?: unknown }).errors) ? ((e as { errors: unknown[] }).errors) : [e]
+      for (const one of many) errors.push(compileFailure(merged, f, present, one))
     }
   }
   if (errors.length > 0) return { ok: false, errors }
@@ -65,10 +77,12 @@ export function compilePolicies(files: readonly NamedContent[], factories: reado
     chain: Object.freeze(chain),
     responseHooks: chainNeedsResponseHooks(chain),
     requestBody: chain.some((f) => f.needsRequestBody === true),
+    warnings,
   }
   deepFreeze(snapshot.files)
   deepFreeze(snapshot.policies)
   deepFreeze(snapshot.spec)
+  deepFreeze(snapshot.warnings)
   return { ok: true, snapshot: Object.freeze(snapshot) }
 }
 
@@ -128,13 +142,25 @@ function mapToSource(merged: MergeResult, section: string, rel: readonly PathSeg
  * A factory may throw ConfigCompileError (or anything with a `path` array) to point inside its
  * section; an error carrying its own `file` and string `path` is taken as is.
  */
-function compileFailure(merged: MergeResult, section: string, e: unknown): ConfigError {
+function compileFailure(merged: MergeResult, f: FilterFactory, present: readonly string[], e: unknown): ConfigError {
   const err = (typeof e === 'object' && e !== null ? e : {}) as { file?: unknown; path?: unknown; message?: unknown }
   const message = typeof err.message === 'string' && err.message !== '' ? err.message : String(e)
   if (typeof err.file === 'string' && typeof err.path === 'string') return { file: err.file, path: err.path, message }
-  const rel = e instanceof ConfigCompileError ? e.path : Array.isArray(err.path) ? (err.path as unknown[]).filter(isPathSegment) : []
+  const path = e instanceof ConfigCompileError ? e.path : Array.isArray(err.path) ? (err.path as unknown[]).filter(isPathSegment) : []
+  const [section, rel] = relocate(f, present, path)
   if (rel.length === 0) return { file: merged.filesOf(section).join(', '), path: formatPath(['spec', section]), message }
   return mapToSource(merged, section, rel, message)
+}
+
+/**
+ * A path relative to what a factory was given → its section and the path inside it. A factory
+ * with `sections` gets an object keyed by section, so its paths start with the section name.
+ */
+function relocate(f: FilterFactory, present: readonly string[], path: readonly PathSegment[]): [string, PathSegment[]] {
+  if (!f.sections) return [f.name, [...path]]
+  const head = path[0]
+  if (typeof head === 'string' && f.sections.includes(head)) return [head, path.slice(1)]
+  return [present[0]!, [...path]]
 }
 
 function isPathSegment(s: unknown): s is PathSegment {

@@ -12,6 +12,7 @@
  * `locate` to map any later error back to the file and index the operator wrote.
  */
 import type { FilterFactory } from '../chain/types.js'
+import { sectionSchemas } from './policy-schema.js'
 import { formatPath, type ConfigError, type PathSegment } from './errors.js'
 import type { Position } from './yaml.js'
 
@@ -52,7 +53,7 @@ interface SchemaLike {
 
 export function mergeSpecs(units: readonly SpecUnit[], factories: readonly FilterFactory[]): MergeResult {
   const m = new Merger()
-  const schemas = new Map(factories.map((f) => [f.name, f.schema as unknown as SchemaLike]))
+  const schemas = new Map(factories.flatMap((f) => sectionSchemas(f)).map(([k, s]) => [k, s as unknown as SchemaLike]))
   for (const unit of units) {
     for (const [section, value] of Object.entries(unit.spec)) {
       if (value === undefined) continue

@@ -17,11 +17,25 @@ const stringMap = z.record(z.string(), z.string())
 export function buildSpecSchema(factories: readonly FilterFactory[]) {
   const shape: Record<string, z.ZodType> = {}
   for (const f of factories) {
-    // Two factories on one key would make one of them unreachable: a registry bug.
-    if (Object.prototype.hasOwnProperty.call(shape, f.name)) throw new Error(`two filter factories named ${JSON.stringify(f.name)}`)
-    shape[f.name] = f.schema.optional()
+    for (const [key, schema] of sectionSchemas(f)) {
+      // Two factories on one key would make one of them unreachable: a registry bug.
+      if (Object.prototype.hasOwnProperty.call(shape, key)) throw new Error(`two filter factories own spec.${key}`)
+      shape[key] = schema.optional()
+    }
   }
   return z.strictObject(shape)
+}
+
+/** The `spec` keys a factory owns, each with its schema. */
+export function sectionSchemas(f: FilterFactory): Array<[string, z.ZodType]> {
+  if (!f.sections) return [[f.name, f.schema]]
+  const shape = (f.schema as unknown as { shape?: Record<string, z.ZodType> }).shape
+  if (!shape) throw new Error(`filter factory ${f.name} has sections but its schema is not an object`)
+  return f.sections.map((k) => {
+    const s = shape[k]
+    if (!s) throw new Error(`filter factory ${f.name}: section ${k} missing from its schema`)
+    return [k, s]
+  })
 }
 
 export function buildPolicySchema(factories: readonly FilterFactory[]) {

@@ -99,7 +99,18 @@ export const processConfigSchema = z
       .prefault({}),
     redis: z
       .strictObject({
-        url: redisUrl.describe('Redis for shared rate limits and cache; null keeps state in memory (one replica).'),
+        url: redisUrl.describe('Redis for shared revocations, rate limits and cache; null keeps state in memory (one replica).'),
+        keyPrefix: z
+          .string()
+          .regex(/^[A-Za-z0-9_.:-]{1,64}$/, 'letters, digits, "_", ".", ":" and "-"')
+          .default('chaperone')
+          .describe('Hash tag of every key Chaperone writes ({chaperone}:…), so multi-key scripts run on Redis Cluster; change it to share one Redis between deployments.'),
+      })
+      .prefault({}),
+    revocations: z
+      .strictObject({
+        pollMs: z.number().int().min(50).max(1000).default(250).describe('How often each replica checks Redis for revocation changes; a revocation is visible everywhere within about this.'),
+        maxEntries: z.number().int().min(1).max(10_000_000).default(100000).describe('Most revocations kept; adding more is refused (507).'),
       })
       .prefault({}),
     telemetry: z

@@ -3,6 +3,7 @@
  * keeps it to the end, so a reload never changes the rules under a stream already running.
  */
 import type { Filter } from '../chain/types.js'
+import type { ConfigError } from './errors.js'
 
 export interface SnapshotFile {
   readonly name: string
@@ -28,6 +29,8 @@ export interface PolicySnapshot {
   readonly responseHooks: boolean
   /** Some filter reads the request body (Filter.needsRequestBody). */
   readonly requestBody: boolean
+  /** Findings that did not stop the load (FilterFactory.lint), as `file:path` errors. */
+  readonly warnings: readonly ConfigError[]
 }
 
 /**

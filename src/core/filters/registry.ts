@@ -1,4 +1,5 @@
 import type { FilterFactory } from '../chain/types.js'
+import { authzFactory } from './authz/index.js'
 import { moderationFactory } from './moderation/index.js'
 
 /**
@@ -6,4 +7,4 @@ import { moderationFactory } from './moderation/index.js'
  * is decided: requests pass through the filters first to last, responses and onComplete last
  * to first. Each factory's `name` is also its key under a policy's `spec`.
  */
-export const FILTER_FACTORIES: readonly FilterFactory[] = [moderationFactory as FilterFactory]
+export const FILTER_FACTORIES: readonly FilterFactory[] = [authzFactory as FilterFactory, moderationFactory as FilterFactory]

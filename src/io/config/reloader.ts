@@ -9,8 +9,9 @@ import { digestFiles } from '../../core/config/digest.js'
 import { ROOT_PATH, formatConfigError, type ConfigError } from '../../core/config/errors.js'
 import { PROCESS_CONFIG_FILE } from '../../core/config/process-schema.js'
 import type { SnapshotStore } from '../../core/config/store.js'
-import { ConfigReadError, contentFingerprint, readConfigDir, readErrorFingerprint, type ConfigDirContents, type ReadLimits } from './read-dir.js'
+import { ConfigReadError, contentFingerprint, fingerprintConfigDir, readConfigDir, readErrorFingerprint, type ConfigDirContents, type ReadLimits } from './read-dir.js'
 import { warnSubPathMounts } from './subpath.js'
+import { digestReferencedFiles, type PolicyFileReader } from './policy-files.js'
 
 export type ReloadOutcome = 'success' | 'unchanged' | 'error'
 
@@ -36,6 +37,8 @@ export interface ConfigReloaderOptions {
   readonly readLimits?: ReadLimits
   /** Warn about subPath mounts on the first reload (main turns it on; off by default so unit tests stay off the host's mount table). */
   readonly detectSubPath?: boolean
+  /** The reader the compile's ports use for files a policy names; their changes reload too. */
+  readonly policyFiles?: PolicyFileReader
 }
 
 export class ConfigReloader {
@@ -45,11 +48,19 @@ export class ConfigReloader {
   #fingerprint: string | undefined
   #processText: string | undefined
   #first = true
+  /** Files the live policy read while compiling (jwksFile…), and their digest then. */
+  #referenced: readonly string[] = []
+  #referencedDigest = ''
   /** Reloads by outcome since start. */
   readonly counts: Record<ReloadOutcome, number> = { success: 0, unchanged: 0, error: 0 }
 
   constructor(options: ConfigReloaderOptions) {
     this.#o = options
+  }
+
+  /** Fingerprint of the directory and of the files the live policy names, as they are now. */
+  async fingerprintNow(): Promise<string> {
+    return withReferenced(await fingerprintConfigDir(this.#o.dir, this.#o.readLimits), digestReferencedFiles(this.#referenced))
   }
 
   /** Fingerprint of what the latest reload read, for ConfigWatcher's content check. */
@@ -104,6 +115,7 @@ export class ConfigReloader {
       log.warn({ reason, version: current?.version ?? null }, current ? 'policy reload failed; keeping the last good policy' : 'policy load failed; no policy is active')
     } else if (result.outcome === 'success') {
       log.info({ reason, version: current?.version, digest: current?.digest, files: current?.files.map((f) => f.name), policies: current?.policies }, 'policy loaded')
+      for (const w of current?.warnings ?? []) log.warn({ file: w.file, path: w.path }, `policy warning: ${formatConfigError(w)}`)
     } else {
       log.debug({ reason, version: current?.version }, 'policy unchanged')
     }
@@ -125,20 +137,27 @@ export class ConfigReloader {
       if (e instanceof ConfigReadError) return { outcome: 'error', errors: e.errors }
       throw e
     }
-    this.#fingerprint = contentFingerprint(contents)
+    const referencedDigest = digestReferencedFiles(this.#referenced)
+    this.#fingerprint = withReferenced(contentFingerprint(contents), referencedDigest)
     await this.#inspect(contents)
 
     const current = store.current()
-    if (current && current.digest === digestFiles(contents.policyFiles)) {
+    if (current && current.digest === digestFiles(contents.policyFiles) && referencedDigest === this.#referencedDigest) {
       // Back to (or still at) the live policy: whatever failed before no longer applies.
       store.clearFailure()
       return { outcome: 'unchanged' }
     }
+    this.#o.policyFiles?.begin()
     const compiled = compilePolicies(contents.policyFiles, this.#o.factories, this.#o.ports, {
       version: (current?.version ?? 0) + 1,
       loadedAt: at,
     })
     if (!compiled.ok) return { outcome: 'error', errors: compiled.errors }
+    if (this.#o.policyFiles) {
+      this.#referenced = this.#o.policyFiles.recorded()
+      this.#referencedDigest = digestReferencedFiles(this.#referenced)
+      this.#fingerprint = withReferenced(contentFingerprint(contents), this.#referencedDigest)
+    }
     store.swap(compiled.snapshot)
     store.clearFailure()
     return { outcome: 'success' }
@@ -159,4 +178,9 @@ export class ConfigReloader {
       this.#o.log.warn({ file: PROCESS_CONFIG_FILE }, `${PROCESS_CONFIG_FILE} changed: it is read only at start, restart to apply it`)
     }
   }
+}
+
+/** Without referenced files the fingerprint is the directory's own, as the watcher computes it alone. */
+function withReferenced(dir: string, referenced: string): string {
+  return referenced === '' ? dir : `${dir}|${referenced}`
 }

@@ -5,6 +5,9 @@ import type { PolicySnapshot } from '../../core/config/snapshot.js'
 import type { FilterFactory } from '../../core/chain/types.js'
 import { FILTER_FACTORIES } from '../../core/filters/registry.js'
 import { ConfigReadError, readConfigDir } from './read-dir.js'
+import { PolicyFileReader } from './policy-files.js'
+import { JwksRegistry } from '../jwks/registry.js'
+import type { Ports } from '../../core/ports.js'
 
 /** A directory read and compiled exactly as a reload would, without activating anything. */
 export interface CompiledDir {
@@ -14,14 +17,24 @@ export interface CompiledDir {
   readonly policyErrors: readonly string[]
   /** The snapshot the policy files compile to, when they do. */
   readonly snapshot?: PolicySnapshot
+  /** `file:path: message` lines that do not stop a load (a rule that can never match). */
+  readonly warnings: readonly string[]
 }
 
-export async function compileConfigDir(dir: string, factories: readonly FilterFactory[] = FILTER_FACTORIES, ports: unknown = {}): Promise<CompiledDir> {
+/**
+ * Ports as `serve` has them, minus the network: files the policy names are read, and remote
+ * JWKS are only registered, never fetched, so validating works offline.
+ */
+function offlinePorts(dir: string): Ports {
+  return { policyFiles: new PolicyFileReader(dir), jwks: new JwksRegistry({ log: { warn() {}, info() {} } }) }
+}
+
+export async function compileConfigDir(dir: string, factories: readonly FilterFactory[] = FILTER_FACTORIES, ports: unknown = offlinePorts(dir)): Promise<CompiledDir> {
   let contents
   try {
     contents = await readConfigDir(dir)
   } catch (e) {
-    if (e instanceof ConfigReadError) return { processErrors: [], policyErrors: e.errors.map(formatConfigError) }
+    if (e instanceof ConfigReadError) return { processErrors: [], policyErrors: e.errors.map(formatConfigError), warnings: [] }
     throw e
   }
   const proc = parseProcessConfig(PROCESS_CONFIG_FILE, contents.processFile?.content)
@@ -30,6 +43,7 @@ export async function compileConfigDir(dir: string, factories: readonly FilterFa
     processErrors: proc.ok ? [] : proc.errors.map(formatConfigError),
     policyErrors: compiled.ok ? [] : compiled.errors.map(formatConfigError),
     ...(compiled.ok ? { snapshot: compiled.snapshot } : {}),
+    warnings: compiled.ok ? compiled.snapshot.warnings.map(formatConfigError) : [],
   }
 }
 
@@ -40,4 +54,10 @@ export async function compileConfigDir(dir: string, factories: readonly FilterFa
 export async function validateConfigDir(dir: string, factories: readonly FilterFactory[] = FILTER_FACTORIES): Promise<string[]> {
   const c = await compileConfigDir(dir, factories)
   return [...c.processErrors, ...c.policyErrors]
+}
+
+/** Errors and warnings apart: warnings are printed but do not fail `validate`. */
+export async function lintConfigDir(dir: string, factories: readonly FilterFactory[] = FILTER_FACTORIES): Promise<{ errors: string[]; warnings: string[] }> {
+  const c = await compileConfigDir(dir, factories)
+  return { errors: [...c.processErrors, ...c.policyErrors], warnings: [...c.warnings] }
 }

@@ -28,6 +28,8 @@ export interface ConfigWatcherOptions {
    * cost one extra, harmless 'unchanged' reload after a failed or overtaken one.
    */
   readonly lastFingerprint?: () => string | undefined
+  /** Fingerprint of what a reload would read now (pass `() => reloader.fingerprintNow()`); the directory alone by default. */
+  readonly fingerprint?: () => Promise<string>
   readonly log?: LogPort
   /** false runs on the content check alone, for filesystems without inotify and for tests. */
   readonly fsEvents?: boolean
@@ -55,7 +57,7 @@ export class ConfigWatcher {
 
   /** Resolves once the initial scan is done: changes after that are seen. */
   async start(): Promise<void> {
-    if (!this.#o.lastFingerprint) this.#seen = await fingerprintConfigDir(this.#o.dir, this.#o.readLimits)
+    if (!this.#o.lastFingerprint) this.#seen = await this.#fingerprintNow()
     if (this.#o.hashCheckIntervalMs > 0) {
       this.#interval = setInterval(() => void this.#check(), this.#o.hashCheckIntervalMs)
       this.#interval.unref()
@@ -109,7 +111,7 @@ export class ConfigWatcher {
     this.#inflight++
     return Promise.resolve()
       .then(async () => {
-        if (!this.#o.lastFingerprint) this.#seen = fingerprint ?? (await fingerprintConfigDir(this.#o.dir, this.#o.readLimits))
+        if (!this.#o.lastFingerprint) this.#seen = fingerprint ?? (await this.#fingerprintNow())
         return this.#o.onChange(reason)
       })
       .then(
@@ -119,12 +121,16 @@ export class ConfigWatcher {
       .finally(() => this.#inflight--)
   }
 
+  #fingerprintNow(): Promise<string> {
+    return this.#o.fingerprint ? this.#o.fingerprint() : fingerprintConfigDir(this.#o.dir, this.#o.readLimits)
+  }
+
   async #check(): Promise<void> {
     // A debounced reload is already on its way, or the previous check is still running.
     if (this.#checking || this.#timer !== undefined || this.#closed) return
     this.#checking = true
     try {
-      const now = await fingerprintConfigDir(this.#o.dir, this.#o.readLimits)
+      const now = await this.#fingerprintNow()
       const known = this.#o.lastFingerprint ? this.#o.lastFingerprint() : this.#seen
       if (!this.#closed && now !== known) await this.#fire('content check', now)
     } finally {

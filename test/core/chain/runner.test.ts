@@ -1,4 +1,5 @@
 import t from 'tap'
+import { HeaderEditList } from '../../../src/core/http/header-edits.js'
 import { runRequestFilters, runResponseHead, collectTransforms, runComplete, chainNeedsResponseHooks } from '../../../src/core/chain/runner.js'
 import { CONTINUE, refuse, type Filter, type RequestContext, type ResponseTransform } from '../../../src/core/chain/types.js'
 
@@ -7,9 +8,10 @@ function ctx(errors: unknown[] = []): RequestContext {
   return {
     id: 'r1',
     snapshot: { version: 1, digest: 'd' },
-    request: { method: 'POST', url: '/v1/chat/completions', path: '/v1/chat/completions', headers: {}, remoteAddress: '127.0.0.1', protocol: 'http' },
+    request: { method: 'POST', url: '/v1/chat/completions', path: '/v1/chat/completions', headers: {}, remoteAddress: '127.0.0.1', protocol: 'http', query: '', rawHeaders: [] },
     log: { debug: noop, info: noop, warn: noop, error: (o: object) => errors.push(o) },
     state: new Map(),
+    upstreamHeaders: new HeaderEditList(),
   }
 }
 

@@ -23,7 +23,8 @@ const DEFAULTS: ProcessConfig = {
   admin: { listen: '127.0.0.1:9090', tokenFile: null, tokenEnv: 'CHAPERONE_ADMIN_TOKEN' },
   limits: { maxRequestBodyBytes: 10485760, maxHeaderBytes: 16384, maxEventBytes: 1048576, maxJsonBodyBytes: 10485760, drainTimeoutMs: 30000 },
   reload: { debounceMs: 250, hashCheckIntervalMs: 10000 },
-  redis: { url: null },
+  redis: { url: null, keyPrefix: 'chaperone' },
+  revocations: { pollMs: 250, maxEntries: 100000 },
   telemetry: { logLevel: 'info', accessLog: false },
 }
 

@@ -2,7 +2,7 @@ import t from 'tap'
 import { SnapshotStore } from '../../../src/core/config/store.js'
 import type { PolicySnapshot } from '../../../src/core/config/snapshot.js'
 
-const snap = (version: number): PolicySnapshot => ({ version, digest: `d${version}`, loadedAt: new Date(0), files: [], policies: [], spec: {}, chain: [], responseHooks: false, requestBody: false })
+const snap = (version: number): PolicySnapshot => ({ version, digest: `d${version}`, loadedAt: new Date(0), files: [], policies: [], spec: {}, chain: [], responseHooks: false, requestBody: false, warnings: [] })
 
 t.test('current() is undefined until the first swap, then the latest snapshot', async (t) => {
   const s = new SnapshotStore()

@@ -2,7 +2,7 @@ import { CONTINUE, refuse, type Filter, type RequestContext, type ResponseHead, 
 import type { ModerationDirection, Ports } from '../../ports.js'
 import { requestBodyCodec } from '../../formats/index.js'
 import { moderateWhole, type Finding, type ModeratorOptions, type Step } from '../../moderation/text-moderator.js'
-import { buildActivation } from './activation.js'
+import { buildActivation } from '../../cel/request-activation.js'
 import { conditionsHold } from './conditions.js'
 import type { CompiledRules } from './compile-rules.js'
 import { ResponseModeration } from './response-transform.js'

@@ -1,4 +1,5 @@
 import t from 'tap'
+import { HeaderEditList } from '../../../../src/core/http/header-edits.js'
 import { moderationSchema } from '../../../../src/core/filters/moderation/schema.js'
 import { compileRules } from '../../../../src/core/filters/moderation/compile-rules.js'
 import { createModerationFilter, MODERATION_STATE, type ModerationState } from '../../../../src/core/filters/moderation/filter.js'
@@ -11,9 +12,10 @@ function context(body: unknown, headers: Record<string, string> = {}): RequestCo
   return {
     id: 'r1',
     snapshot: { version: 1, digest: 'd' },
-    request: { method: 'POST', url: '/v1/chat/completions', path: '/v1/chat/completions', headers, remoteAddress: '127.0.0.1', protocol: 'http' },
+    request: { method: 'POST', url: '/v1/chat/completions', path: '/v1/chat/completions', headers, remoteAddress: '127.0.0.1', protocol: 'http', query: '', rawHeaders: [] },
     log: quietLog,
     state: new Map(),
+    upstreamHeaders: new HeaderEditList(),
     body: bufferedBody(new TextEncoder().encode(JSON.stringify(body)), 'application/json', undefined),
   }
 }

@@ -1,15 +1,23 @@
-import type { RequestContext } from '../../chain/types.js'
-import { principalOf } from '../../chain/principal.js'
-import type { CelActivation } from '../../cel/index.js'
-import { isObject } from '../../formats/json.js'
-import type { ModerationConfig } from './schema.js'
+import type { RequestContext } from '../chain/types.js'
+import { principalOf } from '../chain/principal.js'
+import type { CelActivation } from './activation.js'
+import { isObject } from '../formats/json.js'
+
+/** Where region and tier may come from besides the verified principal. */
+export interface TrustedHeaders {
+  readonly regionHeader?: string | undefined
+  readonly tierHeader?: string | undefined
+  readonly prefer: 'claim' | 'header'
+}
+
+const CLAIMS_ONLY: TrustedHeaders = { prefer: 'claim' }
 
 /**
- * The CEL variables for a request's moderation conditions. Region and tier come from the
+ * The CEL variables of a request, for any filter's conditions. Region and tier come from the
  * verified principal (authz) or from a header that a trusted hop sets; `prefer` decides when
  * both are present and disagree (default: the claim, which the caller cannot forge).
  */
-export function buildActivation(ctx: RequestContext, cfg: ModerationConfig['principal'], now: Date, reads: { body: boolean; headers: boolean }): CelActivation {
+export function buildActivation(ctx: RequestContext, cfg: TrustedHeaders = CLAIMS_ONLY, now: Date, reads: { body: boolean; headers: boolean }): CelActivation {
   const p = principalOf(ctx.state)
   // Node builds req.headers on first read: only conditions that look at headers pay for it.
   const headers: Record<string, string> = {}

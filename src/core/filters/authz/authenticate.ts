@@ -1,0 +1,52 @@
+/** Token → principal: cached verification, then the claim mapping. */
+import type { Principal } from '../../chain/principal.js'
+import type { TokenIdentity } from '../../ports.js'
+import { principalFromClaims } from './claims.js'
+import type { RoleClosures } from './roles.js'
+import type { JwtConfig } from './schema.js'
+import { TokenCache } from './token-cache.js'
+import { verifyToken, type IssuerVerifier } from './verify.js'
+
+export interface Authenticated {
+  readonly principal: Principal
+  readonly identity: TokenIdentity
+}
+
+export type AuthResult = { ok: true; value: Authenticated; cached: boolean } | { ok: false; reason: string }
+
+export class Authenticator {
+  readonly #cache: TokenCache<Authenticated>
+  readonly #jwt: JwtConfig
+  readonly #issuers: ReadonlyMap<string, IssuerVerifier>
+  readonly #closures: RoleClosures
+
+  constructor(jwt: JwtConfig, issuers: ReadonlyMap<string, IssuerVerifier>, closures: RoleClosures) {
+    this.#jwt = jwt
+    this.#issuers = issuers
+    this.#closures = closures
+    this.#cache = new TokenCache(jwt.cacheEntries)
+  }
+
+  async authenticate(token: string, nowMs: number): Promise<AuthResult> {
+    // Before any decoding: a huge token costs nothing but this comparison.
+    if (token.length > this.#jwt.maxTokenBytes) return { ok: false, reason: 'too_large' }
+    const key = TokenCache.key(token)
+    const hit = this.#cache.get(key, nowMs)
+    if (hit) return { ok: true, value: hit, cached: true }
+    const v = await verifyToken(token, this.#issuers, this.#jwt.clockSkewSeconds, nowMs)
+    if (!v.ok) return v
+    const c = v.claims
+    const value: Authenticated = {
+      principal: principalFromClaims(c, v.issuer.claims, this.#closures),
+      identity: {
+        issuer: v.issuer.issuer,
+        ...(c.sub !== undefined ? { subject: c.sub } : {}),
+        ...(c.jti !== undefined ? { jti: c.jti } : {}),
+        ...(c.iat !== undefined ? { issuedAt: c.iat } : {}),
+      },
+    }
+    // Valid until exp plus the skew, exactly as long as a fresh verification would accept it.
+    this.#cache.set(key, value, (c.exp! + this.#jwt.clockSkewSeconds) * 1000)
+    return { ok: true, value, cached: false }
+  }
+}

@@ -1,0 +1,138 @@
+import type { Principal } from '../../chain/principal.js'
+import { PRINCIPAL_STATE } from '../../chain/principal.js'
+import { CONTINUE, refuse, type Filter, type RequestContext, type Verdict } from '../../chain/types.js'
+import type { CelActivation } from '../../cel/index.js'
+import { buildActivation } from '../../cel/request-activation.js'
+import { isObject } from '../../formats/json.js'
+import type { Ports } from '../../ports.js'
+import type { Authenticator } from './authenticate.js'
+import { anonymousPrincipal } from './claims.js'
+import { decide, type AccessQuery } from './decide.js'
+import { identityHeaderNames, setIdentityHeaders } from './identity-headers.js'
+import type { RoleClosures } from './roles.js'
+import type { CompiledRule } from './rules.js'
+import type { AuthzConfig, IdentityConfig } from './schema.js'
+import { findToken } from './token-source.js'
+
+/** RFC 6750 §3: a failed token gets an error code and nothing that says why. */
+const INVALID_TOKEN = { 'www-authenticate': 'Bearer error="invalid_token"' }
+const NO_TOKEN = { 'www-authenticate': 'Bearer realm="chaperone"' }
+const DEFAULT_RULE = '(default)'
+
+const DEFAULT_IDENTITY: IdentityConfig = {
+  headers: { subject: 'x-chaperone-subject', roles: 'x-chaperone-roles', tenant: 'x-chaperone-tenant', region: 'x-chaperone-region', tier: 'x-chaperone-tier' },
+  revocation: { maxStaleSeconds: 5, onStale: 'allow' },
+}
+
+export interface CompiledAuthz {
+  readonly closures: RoleClosures
+  readonly rules: readonly CompiledRule[]
+  readonly authenticator: Authenticator | undefined
+}
+
+export function createAuthzFilter(config: AuthzConfig, compiled: CompiledAuthz, ports: Ports): Filter {
+  const identity = config.identity ?? DEFAULT_IDENTITY
+  const { rules, authenticator } = compiled
+  const enforceRules = rules.some((r) => r.mode === 'enforce')
+  const auditRules = rules.some((r) => r.mode === 'audit')
+  // With no rule enforcing, nothing may be refused (all-audit rule sets, identity alone is the
+  // exception below: a present but invalid token is still refused when no rule is in audit).
+  const refuses = enforceRules || !auditRules
+  const stripNames = identityHeaderNames(identity.headers)
+  const anonymous = identity.anonymous ? anonymousPrincipal(identity.anonymous.role, compiled.closures) : undefined
+  const nobody = anonymousPrincipal(undefined, compiled.closures)
+  const now = ports.now ?? (() => new Date())
+  const metrics = ports.authzMetrics
+  const revocations = ports.revocations
+  const maxStaleMs = identity.revocation.maxStaleSeconds * 1000
+  const conditionsRead = { body: false, headers: false }
+  for (const r of rules) {
+    if (!r.when) continue
+    conditionsRead.body ||= r.when.readsRequestBody
+    conditionsRead.headers ||= r.when.requestFields.has('headers') || r.when.requestFields.has('*')
+  }
+
+  function tokenRefused(ctx: RequestContext, reason: string): Verdict | undefined {
+    metrics?.tokenRejected(reason)
+    ctx.log.info({ reason }, 'token refused')
+    return refuses ? refuse('unauthorized', INVALID_TOKEN) : undefined
+  }
+
+  async function authenticate(ctx: RequestContext): Promise<{ principal: Principal; authenticated: boolean; hadToken: boolean } | Verdict> {
+    const jwt = identity.jwt
+    const found = findToken(ctx.request, jwt?.queryParameter)
+    if (found.kind === 'duplicate') {
+      ctx.log.info({}, 'more than one bearer token')
+      return refuse('bad_request')
+    }
+    if (found.kind === 'malformed') return tokenRefused(ctx, 'malformed_header') ?? { principal: anonymous ?? nobody, authenticated: false, hadToken: true }
+    if (found.kind === 'none' || !authenticator) return { principal: anonymous ?? nobody, authenticated: false, hadToken: false }
+    const nowMs = now().getTime()
+    const r = await authenticator.authenticate(found.token, nowMs)
+    if (!r.ok) return tokenRefused(ctx, r.reason) ?? { principal: anonymous ?? nobody, authenticated: false, hadToken: true }
+    if (revocations) {
+      if (revocations.staleness() > maxStaleMs) {
+        metrics?.dependencyError('revocation', identity.revocation.onStale)
+        if (identity.revocation.onStale === 'deny') {
+          ctx.log.warn({ stalenessMs: revocations.staleness() }, 'revocation list is stale; refusing tokens (onStale: deny)')
+          return refuse('dependency_unavailable')
+        }
+      }
+      if (revocations.isRevoked(r.value.identity)) return tokenRefused(ctx, 'revoked') ?? { principal: anonymous ?? nobody, authenticated: false, hadToken: true }
+    }
+    return { principal: r.value.principal, authenticated: true, hadToken: true }
+  }
+
+  return {
+    name: 'authz',
+    needsRequestBody: rules.some((r) => r.models !== undefined || r.when?.readsRequestBody === true),
+
+    async onRequest(ctx): Promise<Verdict> {
+      // Whatever happens next, the client never speaks for Chaperone's identity headers.
+      for (const n of stripNames) ctx.upstreamHeaders.remove(n)
+      if (identity.jwt && !identity.jwt.forwardToken) ctx.upstreamHeaders.remove('authorization')
+
+      const who = await authenticate(ctx)
+      if ('kind' in who) return who
+      ctx.state.set(PRINCIPAL_STATE, who.principal)
+
+      if (rules.length > 0) {
+        let activation: CelActivation | undefined
+        const q: AccessQuery = {
+          method: ctx.request.method,
+          path: ctx.request.path,
+          model: () => {
+            const b = ctx.body?.encoding === undefined ? ctx.body?.json() : undefined
+            return isObject(b) && typeof b.model === 'string' ? b.model : undefined
+          },
+          roles: who.principal.roles,
+          authenticated: who.authenticated,
+          condition: (c) => c.evaluate((activation ??= buildActivation(ctx, undefined, now(), conditionsRead))),
+        }
+        const onConditionError = (rule: CompiledRule, error: string) => {
+          metrics?.dependencyError('condition', rule.applyOnError === (rule.effect === 'deny') ? 'deny' : 'allow')
+          ctx.log.warn({ rule: rule.name, detail: error }, 'access condition failed')
+        }
+        const enforced = enforceRules ? decide(rules, q, 'enforce', onConditionError) : { allow: true, rule: undefined }
+        if (auditRules) {
+          const audited = decide(rules, q, 'all')
+          const rule = audited.rule?.name ?? DEFAULT_RULE
+          metrics?.decision(rule, audited.allow, 'audit')
+          if (audited.allow !== enforced.allow) ctx.log.info({ rule, wouldAllow: audited.allow, allowed: enforced.allow }, 'authz audit: with the audit rules enforced, the decision would differ')
+        }
+        if (enforceRules) metrics?.decision(enforced.rule?.name ?? DEFAULT_RULE, enforced.allow, 'enforce')
+        if (!enforced.allow) {
+          ctx.log.info({ rule: enforced.rule?.name ?? DEFAULT_RULE, subject: who.principal.subject }, 'access denied')
+          // Without a token the answer is "authenticate", not "forbidden".
+          return who.hadToken ? refuse('forbidden') : refuse('unauthorized', NO_TOKEN)
+        }
+      }
+      if (!setIdentityHeaders(ctx.upstreamHeaders, identity.headers, who.principal)) {
+        metrics?.tokenRejected('header_injection')
+        ctx.log.warn({}, 'a claim for an identity header holds CR, LF or NUL')
+        return refuse('unauthorized', INVALID_TOKEN)
+      }
+      return CONTINUE
+    },
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * Where the bearer token comes from: the Authorization header only, unless the policy names a
+ * query parameter. Two Authorization headers are refused outright: Node keeps the first, a
+ * chatbot behind us might read the last, and nobody can say which one was authorized.
+ */
+import type { RequestInfo } from '../../chain/types.js'
+
+export type TokenSource = { kind: 'none' } | { kind: 'token'; token: string } | { kind: 'duplicate' } | { kind: 'malformed' }
+
+/** RFC 6750 b64token after "Bearer" and one or more spaces. */
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i
+
+export function findToken(request: RequestInfo, queryParameter: string | undefined): TokenSource {
+  const raw = request.rawHeaders
+  let value: string | undefined
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!
+    if (name.length !== 13 || name.toLowerCase() !== 'authorization') continue
+    if (value !== undefined) return { kind: 'duplicate' }
+    value = raw[i + 1]!
+  }
+  if (value !== undefined) {
+    const m = BEARER.exec(value)
+    if (m) return { kind: 'token', token: m[1]! }
+    // Another scheme (Basic, Digest) may be the chatbot's own business; "Bearer" with junk is not.
+    return /^bearer(\s|$)/i.test(value) ? { kind: 'malformed' } : { kind: 'none' }
+  }
+  if (queryParameter !== undefined && request.query.length > 1) {
+    const params = new URLSearchParams(request.query.slice(1))
+    const all = params.getAll(queryParameter)
+    if (all.length > 1) return { kind: 'duplicate' }
+    if (all.length === 1) return all[0] ? { kind: 'token', token: all[0] } : { kind: 'malformed' }
+  }
+  return { kind: 'none' }
+}
