@@ -14,9 +14,10 @@
  *    claim that differs (ID and refresh tokens presented as access tokens);
  *  - claims of the wrong JSON type (`sub`, `jti` not strings, `iat` not a number).
  */
-import { decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
+import { decodeJwt, decodeProtectedHeader, type JWTHeaderParameters, type JWTPayload, type JWTVerifyGetKey } from 'jose'
 import { JOSEError } from 'jose/errors'
 import type { ClaimsMapping } from './schema.js'
+import { verifySignature } from './signature.js'
 
 export type VerificationKey = JWTVerifyGetKey | Uint8Array
 
@@ -52,22 +53,18 @@ export async function verifyToken(token: string, issuers: ReadonlyMap<string, Is
   if (!issuer) return { ok: false, reason: 'unknown_issuer' }
   if (!issuer.algorithms.includes(header.alg)) return { ok: false, reason: 'alg_not_allowed' }
 
-  let claims: JWTPayload
+  let key: unknown
+  const [protectedPart, payloadPart, signaturePart] = token.split('.') as [string, string, string]
   try {
-    const options = {
-      issuer: issuer.issuer,
-      audience: [...issuer.audiences],
-      algorithms: [...issuer.algorithms],
-      clockTolerance: skewSeconds,
-      currentDate: new Date(nowMs),
-      requiredClaims: ['exp'],
-      ...(issuer.typ !== undefined ? { typ: issuer.typ } : {}),
-    }
-    const r = typeof issuer.key === 'function' ? await jwtVerify(token, issuer.key, options) : await jwtVerify(token, issuer.key, options)
-    claims = r.payload
+    key = typeof issuer.key === 'function' ? await issuer.key(header as JWTHeaderParameters, { protected: protectedPart, payload: payloadPart, signature: signaturePart }) : issuer.key
   } catch (e) {
-    return { ok: false, reason: e instanceof JOSEError ? e.code : 'verify_failed' }
+    return { ok: false, reason: e instanceof JOSEError ? e.code : 'no_key' }
   }
+  if (!isVerificationKey(key)) return { ok: false, reason: 'no_key' }
+  if (!verifySignature(header.alg, key, `${protectedPart}.${payloadPart}`, Buffer.from(signaturePart, 'base64url'))) return { ok: false, reason: 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED' }
+  const claims = unverified
+  const problem = checkClaims(header, claims, issuer, skewSeconds, Math.floor(nowMs / 1000))
+  if (problem) return { ok: false, reason: problem }
   if (claims.sub !== undefined && typeof claims.sub !== 'string') return { ok: false, reason: 'bad_sub' }
   if (claims.jti !== undefined && typeof claims.jti !== 'string') return { ok: false, reason: 'bad_jti' }
   if (claims.iat !== undefined && (typeof claims.iat !== 'number' || !Number.isFinite(claims.iat))) return { ok: false, reason: 'bad_iat' }
@@ -98,4 +95,30 @@ function isCompactJws(token: string): boolean {
     segment++
   }
   return dots === 2 && segment > 0
+}
+
+function isVerificationKey(k: unknown): k is import('node:crypto').webcrypto.CryptoKey | Uint8Array | import('node:crypto').KeyObject {
+  return k instanceof Uint8Array || (typeof k === 'object' && k !== null && 'type' in k && ((k as { type: unknown }).type === 'public' || (k as { type: unknown }).type === 'secret'))
+}
+
+/**
+ * The registered claims, as jose's jwtVerify checks them (same reason codes), plus `typ` and
+ * `crit`: Chaperone understands no critical header parameter, so any `crit` is refused.
+ */
+function checkClaims(header: ReturnType<typeof decodeProtectedHeader>, c: JWTPayload, issuer: IssuerVerifier, skew: number, now: number): string | undefined {
+  if (header.crit !== undefined) return 'ERR_JOSE_NOT_SUPPORTED'
+  if (issuer.typ !== undefined && (typeof header.typ !== 'string' || normalizeTyp(header.typ) !== normalizeTyp(issuer.typ))) return 'ERR_JWT_CLAIM_VALIDATION_FAILED'
+  if (c.iss !== issuer.issuer) return 'ERR_JWT_CLAIM_VALIDATION_FAILED'
+  const aud = typeof c.aud === 'string' ? [c.aud] : Array.isArray(c.aud) ? c.aud : []
+  if (!aud.some((a) => typeof a === 'string' && issuer.audiences.includes(a))) return 'ERR_JWT_CLAIM_VALIDATION_FAILED'
+  if (typeof c.exp !== 'number' || !Number.isFinite(c.exp)) return 'ERR_JWT_CLAIM_VALIDATION_FAILED'
+  if (c.exp <= now - skew) return 'ERR_JWT_EXPIRED'
+  if (c.nbf !== undefined && (typeof c.nbf !== 'number' || !Number.isFinite(c.nbf) || c.nbf > now + skew)) return 'ERR_JWT_CLAIM_VALIDATION_FAILED'
+  return undefined
+}
+
+/** RFC 8725 §3.11 / jose: case-insensitive, and "application/" is implied. */
+function normalizeTyp(typ: string): string {
+  const t = typ.toLowerCase()
+  return t.startsWith('application/') ? t.slice('application/'.length) : t
 }
