@@ -175,11 +175,11 @@ async function main() {
       otherLoad,
       notes,
     }
-    // The moderation bench (bench/moderation.js) owns its own section: keep it until it reruns.
+    // The moderation and authz benches own their sections: keep them until they rerun.
     const resultsFile = join(opts.outDir, 'RESULTS.md')
     const previous = existsSync(resultsFile) ? readFileSync(resultsFile, 'utf8') : ''
-    const moderation = /<!-- moderation:begin -->[\s\S]*<!-- moderation:end -->/.exec(previous)?.[0]
-    writeFileSync(resultsFile, renderMarkdown(run) + (moderation ? `\n${moderation}\n` : ''))
+    const sections = ['moderation', 'authz'].map((n) => new RegExp(`<!-- ${n}:begin -->[\\s\\S]*<!-- ${n}:end -->`).exec(previous)?.[0]).filter(Boolean)
+    writeFileSync(resultsFile, renderMarkdown(run) + sections.map((s) => `\n${s}\n`).join(''))
     writeFileSync(join(opts.outDir, 'results.json'), JSON.stringify({ ...run, options: { ...opts, chaperoneBin: undefined, outDir: undefined }, rounds }, null, 2) + '\n')
     log('')
     log(renderSummary(run))

@@ -86,10 +86,10 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
   server.on('upgrade', (req: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
     const raw = req.rawHeaders
     const requestId = acceptRequestId(rawHeaderValue(raw, 'x-request-id')) ?? randomUUID()
-    const refuse = (code: ErrorCode, detail?: string) => {
+    const refuse = (code: ErrorCode, detail?: string, extra?: Record<string, string>) => {
       metrics.refusal(code)
       if (detail) log.info({ requestId, code, detail }, 'upgrade refused')
-      writeRawError(socket, code, requestId)
+      writeRawError(socket, code, requestId, extra)
     }
     if (!isWebSocketUpgrade(req.method, raw)) return refuse('upgrade_refused', `upgrade: ${rawHeaderValue(raw, 'upgrade') ?? ''}`)
     if (req.url?.charCodeAt(0) !== 0x2f) return refuse('bad_request', 'request target not in origin-form')
@@ -131,7 +131,9 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
         if (socket.destroyed) return
         if (v.kind === 'continue') return tunnel(ctx)
         const code = v.kind === 'error' ? v.code : 'forbidden'
-        refuse(code)
+        // A filter's headers are part of its answer: a 401 without WWW-Authenticate tells the
+        // client nothing about how to authenticate (RFC 6750 §3).
+        refuse(code, undefined, v.kind === 'error' ? v.headers : undefined)
         runComplete(snapshot.chain, ctx, { kind: 'refused', status: ERRORS[code].status, code })
       },
       (err: unknown) => {
@@ -491,8 +493,8 @@ function sendError(res: http.ServerResponse, code: ErrorCode, requestId: string,
   res.end(r.body)
 }
 
-function writeRawError(socket: Duplex, code: ErrorCode, requestId: string): void {
-  const r = errorReply(code, requestId, { 'x-request-id': requestId, connection: 'close' })
+function writeRawError(socket: Duplex, code: ErrorCode, requestId: string, extra?: Record<string, string>): void {
+  const r = errorReply(code, requestId, { 'x-request-id': requestId, ...extra, connection: 'close' })
   let head = `HTTP/1.1 ${r.status} ${http.STATUS_CODES[r.status] ?? ''}\r\n`
   for (const [k, v] of Object.entries(r.headers)) head += `${k}: ${v}\r\n`
   socket.end(head + '\r\n' + r.body)

@@ -43,7 +43,7 @@ export interface Ports {
 
 /** Remote JWKS, one cache per URI for the whole process, so cached keys outlive a policy reload. */
 export interface JwksPort {
-  get(uri: string, options: { cooldownMs: number; maxAgeMs: number; timeoutMs: number }): { readonly getKey: JWTVerifyGetKey }
+  get(uri: string, options: { cooldownMs: number; maxAgeMs: number; timeoutMs: number }): { readonly getKey: JWTVerifyGetKey; keysVersion(): number }
 }
 
 /** What authz counts; io/metrics implements it. */

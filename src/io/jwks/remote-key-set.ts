@@ -72,6 +72,7 @@ export class RemoteKeySet {
   readonly #log: RemoteKeySetDeps['log']
   readonly #onFetch: (outcome: FetchOutcome) => void
   #keys: KeySet | null = null
+  #keysVersion = 0
   #etag: string | null = null
   #fetchedAt: number | null = null
   #attemptedAt: number | null = null
@@ -91,6 +92,17 @@ export class RemoteKeySet {
 
   async prefetch(): Promise<void> {
     await this.#refresh()
+  }
+
+  /**
+   * The version of the keys held now; it changes whenever a fetch replaces them. Verified-token
+   * caches compare it, so a key the endpoint stops serving stops vouching for tokens verified
+   * before. A cache hit looks up no key, so this is also where a refresh that is due starts.
+   */
+  keysVersion(): number {
+    const now = this.#now()
+    if (this.#keys !== null && now - this.#fetchedAt! >= this.#options.maxAgeMs * EARLY_REFRESH && this.#inflight === null && !this.#coolingDown(now)) void this.#refresh()
+    return this.#keysVersion
   }
 
   setOptions(o: RemoteKeySetOptions): void {
@@ -180,6 +192,7 @@ export class RemoteKeySet {
     if (got.status === 304 && sentEtag !== null) return 'not_modified'
     if (got.status !== 200) throw new JwksFetchFailed(`JWKS endpoint answered ${got.status}, expected 200`)
     this.#keys = await this.#parse(got.body)
+    this.#keysVersion++
     this.#etag = got.etag
     return 'ok'
   }

@@ -14,8 +14,15 @@ export interface Authenticated {
 
 export type AuthResult = { ok: true; value: Authenticated; cached: boolean } | { ok: false; reason: string }
 
+/** A verification, valid while the key set it was checked against is unchanged. */
+interface Verified {
+  readonly value: Authenticated
+  readonly issuer: IssuerVerifier
+  readonly keysVersion: number | undefined
+}
+
 export class Authenticator {
-  readonly #cache: TokenCache<Authenticated>
+  readonly #cache: TokenCache<Verified>
   readonly #jwt: JwtConfig
   readonly #issuers: ReadonlyMap<string, IssuerVerifier>
   readonly #closures: RoleClosures
@@ -32,7 +39,7 @@ export class Authenticator {
     if (token.length > this.#jwt.maxTokenBytes) return { ok: false, reason: 'too_large' }
     const key = TokenCache.key(token)
     const hit = this.#cache.get(key, nowMs)
-    if (hit) return { ok: true, value: hit, cached: true }
+    if (hit && hit.keysVersion === hit.issuer.keysVersion?.()) return { ok: true, value: hit.value, cached: true }
     const v = await verifyToken(token, this.#issuers, this.#jwt.clockSkewSeconds, nowMs)
     if (!v.ok) return v
     const c = v.claims
@@ -46,7 +53,7 @@ export class Authenticator {
       },
     }
     // Valid until exp plus the skew, exactly as long as a fresh verification would accept it.
-    this.#cache.set(key, value, (c.exp! + this.#jwt.clockSkewSeconds) * 1000)
+    this.#cache.set(key, { value, issuer: v.issuer, keysVersion: v.keysVersion }, (c.exp! + this.#jwt.clockSkewSeconds) * 1000)
     return { ok: true, value, cached: false }
   }
 }

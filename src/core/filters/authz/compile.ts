@@ -7,7 +7,7 @@ import type { CompiledAuthz } from './filter.js'
 import { ConfigCompileErrors, expandRoles } from './roles.js'
 import { compileAccessRules } from './rules.js'
 import type { AuthzConfig, IssuerConfig, JwtConfig } from './schema.js'
-import type { IssuerVerifier, VerificationKey } from './verify.js'
+import type { IssuerVerifier } from './verify.js'
 
 /** RFC 7518 §3.2: an HMAC key at least as long as the hash output. */
 const HMAC_MIN_BYTES: Record<string, number> = { HS256: 32, HS384: 48, HS512: 64 }
@@ -44,17 +44,18 @@ function verifierFor(i: IssuerConfig, jwt: JwtConfig, ports: Ports): IssuerVerif
     issuer: i.issuer,
     audiences: i.audiences,
     algorithms: i.algorithms,
-    key: keyFor(i, ports),
+    ...keyFor(i, ports),
     ...(i.typ !== undefined ? { typ: i.typ } : {}),
     ...(i.requiredClaims ? { requiredClaims: i.requiredClaims } : {}),
     claims: { ...jwt.claims, ...i.claims },
   }
 }
 
-function keyFor(i: IssuerConfig, ports: Ports): VerificationKey {
+function keyFor(i: IssuerConfig, ports: Ports): Pick<IssuerVerifier, 'key' | 'keysVersion'> {
   if (i.jwksUri !== undefined) {
     if (!ports.jwks) throw new ConfigCompileError(['jwksUri'], 'remote JWKS are not available in this process')
-    return ports.jwks.get(i.jwksUri, { cooldownMs: i.jwks.cooldownSeconds * 1000, maxAgeMs: i.jwks.maxAgeSeconds * 1000, timeoutMs: i.jwks.timeoutMs }).getKey
+    const set = ports.jwks.get(i.jwksUri, { cooldownMs: i.jwks.cooldownSeconds * 1000, maxAgeMs: i.jwks.maxAgeSeconds * 1000, timeoutMs: i.jwks.timeoutMs })
+    return { key: set.getKey, keysVersion: () => set.keysVersion() }
   }
   const file = (i.jwksFile ?? i.hmacSecretFile)!
   const field = i.jwksFile !== undefined ? 'jwksFile' : 'hmacSecretFile'
@@ -73,12 +74,12 @@ function keyFor(i: IssuerConfig, ports: Ports): VerificationKey {
     const secret = bytes.slice(0, end)
     const need = Math.max(...i.algorithms.map((a) => HMAC_MIN_BYTES[a] ?? 0))
     if (secret.length < need) throw new ConfigCompileError([field], `the secret has ${secret.length} bytes; ${i.algorithms.join(', ')} needs at least ${need}`)
-    return secret
+    return { key: secret }
   }
   let set: JSONWebKeySet
   try {
     set = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes)) as JSONWebKeySet
-    return createLocalJWKSet(set)
+    return { key: createLocalJWKSet(set) }
   } catch (e) {
     throw new ConfigCompileError([field], `not a JWKS: ${(e as Error).message}`)
   }

@@ -1,7 +1,7 @@
 import type { Principal } from '../../chain/principal.js'
 import { PRINCIPAL_STATE } from '../../chain/principal.js'
 import { CONTINUE, refuse, type Filter, type RequestContext, type Verdict } from '../../chain/types.js'
-import type { CelActivation } from '../../cel/index.js'
+import type { CelActivation, Condition } from '../../cel/index.js'
 import { buildActivation } from '../../cel/request-activation.js'
 import { isObject } from '../../formats/json.js'
 import type { Ports } from '../../ports.js'
@@ -30,6 +30,11 @@ export interface CompiledAuthz {
   readonly authenticator: Authenticator | undefined
 }
 
+/** `request.model` comes from the body too, so a condition reading it (or any field) needs the body. */
+function readsBody(c: Condition): boolean {
+  return c.readsRequestBody || c.requestFields.has('model') || c.requestFields.has('*')
+}
+
 export function createAuthzFilter(config: AuthzConfig, compiled: CompiledAuthz, ports: Ports): Filter {
   const identity = config.identity ?? DEFAULT_IDENTITY
   const { rules, authenticator } = compiled
@@ -48,7 +53,7 @@ export function createAuthzFilter(config: AuthzConfig, compiled: CompiledAuthz, 
   const conditionsRead = { body: false, headers: false }
   for (const r of rules) {
     if (!r.when) continue
-    conditionsRead.body ||= r.when.readsRequestBody
+    conditionsRead.body ||= readsBody(r.when)
     conditionsRead.headers ||= r.when.requestFields.has('headers') || r.when.requestFields.has('*')
   }
 
@@ -85,7 +90,7 @@ export function createAuthzFilter(config: AuthzConfig, compiled: CompiledAuthz, 
 
   return {
     name: 'authz',
-    needsRequestBody: rules.some((r) => r.models !== undefined || r.when?.readsRequestBody === true),
+    needsRequestBody: rules.some((r) => r.models !== undefined || (r.when !== undefined && readsBody(r.when))),
 
     async onRequest(ctx): Promise<Verdict> {
       // Whatever happens next, the client never speaks for Chaperone's identity headers.

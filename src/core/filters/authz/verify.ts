@@ -26,12 +26,17 @@ export interface IssuerVerifier {
   readonly audiences: readonly string[]
   readonly algorithms: readonly string[]
   readonly key: VerificationKey
+  /**
+   * For keys that change in place (a remote JWKS): identifies the current key set. A cached
+   * verification holds only while it is unchanged; keys from files change by policy reload.
+   */
+  readonly keysVersion?: () => number
   readonly typ?: string
   readonly requiredClaims?: Readonly<Record<string, string | readonly string[]>>
   readonly claims: ClaimsMapping
 }
 
-export type VerifyOutcome = { ok: true; claims: JWTPayload; issuer: IssuerVerifier } | { ok: false; reason: string }
+export type VerifyOutcome = { ok: true; claims: JWTPayload; issuer: IssuerVerifier; keysVersion: number | undefined } | { ok: false; reason: string }
 
 /** Longest `kid` looked up: a 10 kB kid is an attack on the key cache, not a key name. */
 const MAX_KID = 256
@@ -53,6 +58,9 @@ export async function verifyToken(token: string, issuers: ReadonlyMap<string, Is
   if (!issuer) return { ok: false, reason: 'unknown_issuer' }
   if (!issuer.algorithms.includes(header.alg)) return { ok: false, reason: 'alg_not_allowed' }
 
+  // Read before the key lookup: a set replaced meanwhile makes the cached result stale (one more
+  // verification later), never lets a key removed meanwhile vouch for the token.
+  const keysVersion = issuer.keysVersion?.()
   let key: unknown
   const [protectedPart, payloadPart, signaturePart] = token.split('.') as [string, string, string]
   try {
@@ -75,7 +83,7 @@ export async function verifyToken(token: string, issuers: ReadonlyMap<string, Is
       if (!ok) return { ok: false, reason: 'required_claim' }
     }
   }
-  return { ok: true, claims, issuer }
+  return { ok: true, claims, issuer, keysVersion }
 }
 
 /** Three non-empty base64url segments (the signature may not be empty either: that is `none`). */
