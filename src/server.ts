@@ -105,7 +105,7 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
       active++
       metrics.inflight(1)
       metrics.tunnel(1)
-      const t = openTunnel(socket, serializeRequestHead('GET', target.path + target.query, ctx ? ctx.upstreamHeaders.apply(headers) : headers), head, { origin: upstream.origin, ...opts.tunnel }, {
+      const t = openTunnel(socket, serializeRequestHead('GET', target.path + (ctx?.upstreamQuery ?? target.query), ctx ? ctx.upstreamHeaders.apply(headers) : headers), head, { origin: upstream.origin, ...opts.tunnel }, {
         connectFailed: (err) => {
           outcome = { kind: 'failed', status: ERRORS[err.code].status, code: err.code }
           metrics.upstreamError(err.code)
@@ -303,7 +303,7 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
         }
 
         const flight: InFlight = upstream.forward(
-          { method: req.method ?? 'GET', path: forwardUrl, headers, body },
+          { method: req.method ?? 'GET', path: c?.upstreamQuery !== undefined ? forwardPath + c.upstreamQuery : forwardUrl, headers, body },
           {
             onHead(upstreamStatus, rawHeaders, resume) {
               if (upstreamStatus < 200) return true
@@ -430,7 +430,7 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
   }
 }
 
-type Context = RequestContext & { readonly upstreamHeaders: HeaderEditList }
+type Context = RequestContext & { readonly upstreamHeaders: HeaderEditList; upstreamQuery?: string }
 
 /** What the filters see of a request; the logger is resolved lazily, on first use. */
 function requestContext(req: http.IncomingMessage, target: { path: string; query: string }, requestId: string, snapshot: ActiveSnapshot, log: () => LogPort, body?: RequestBody): Context {
@@ -456,6 +456,9 @@ function requestContext(req: http.IncomingMessage, target: { path: string; query
     },
     state: new Map(),
     upstreamHeaders: new HeaderEditList(),
+    setUpstreamQuery(query: string) {
+      this.upstreamQuery = query
+    },
     ...(body ? { body } : {}),
   }
 }

@@ -8,25 +8,14 @@ import http from 'node:http'
 import { once } from 'node:events'
 import { randomUUID } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
-import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK, type JWTHeaderParameters } from 'jose'
+import { SignJWT, type JWTHeaderParameters } from 'jose'
 import { startStack, type Stack } from '../helpers/chaperone.js'
+import { jwksJson, signingKey, type SigningKey } from '../helpers/jwt.js'
 import { rawRequest, type RawResponse } from '../helpers/raw-http.js'
 
 type Teardown = Pick<typeof t, 'teardown'>
 
 const ISS = 'https://remote.test/'
-
-interface SigningKey {
-  alg: 'RS256' | 'ES256'
-  kid: string
-  privateKey: CryptoKey
-  jwk: JWK
-}
-
-async function signingKey(alg: SigningKey['alg'], kid: string): Promise<SigningKey> {
-  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true })
-  return { alg, kid, privateKey, jwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' } }
-}
 
 /** A fresh token every call (new jti), so no verified-token cache can answer for it. */
 function sign(key: SigningKey, header: Partial<JWTHeaderParameters> = {}): Promise<string> {

@@ -9,27 +9,16 @@ import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import OpenAI from 'openai'
-import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWK } from 'jose'
+import { SignJWT } from 'jose'
 import { startStack, type Stack } from '../helpers/chaperone.js'
+import { jwksJson, signingKey, type SigningKey } from '../helpers/jwt.js'
 import { rawRequest, type RawResponse } from '../helpers/raw-http.js'
 
 const HMAC_ISS = 'https://hmac.test/'
 const KEYS_ISS = 'https://keys.test/'
 const SECRET = randomBytes(32).toString('hex')
 
-interface SigningKey {
-  alg: 'RS256' | 'ES256'
-  kid: string
-  privateKey: CryptoKey
-  jwk: JWK
-}
-
-async function signingKey(alg: SigningKey['alg'], kid: string): Promise<SigningKey> {
-  const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true })
-  return { alg, kid, privateKey, jwk: { ...(await exportJWK(publicKey)), kid, alg, use: 'sig' } }
-}
-
-const jwks = (...keys: SigningKey[]) => JSON.stringify({ keys: keys.map((k) => k.jwk) })
+const jwks = jwksJson
 
 interface Claims {
   sub?: string

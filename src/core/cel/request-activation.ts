@@ -1,6 +1,7 @@
 import type { RequestContext } from '../chain/types.js'
 import { principalOf } from '../chain/principal.js'
 import type { CelActivation } from './activation.js'
+import type { Condition } from './compile.js'
 import { isObject } from '../formats/json.js'
 
 /** Where region and tier may come from besides the verified principal. */
@@ -58,4 +59,19 @@ export function buildActivation(ctx: RequestContext, cfg: TrustedHeaders = CLAIM
 
 function joined(v: string | readonly string[]): string {
   return typeof v === 'string' ? v : v.join(', ')
+}
+
+/**
+ * What building the activation must include for these conditions: the body (`request.body`,
+ * and `request.model`, which comes from the JSON body) and the headers, each only when read.
+ */
+export function activationReads(conditions: Iterable<Condition | undefined>): { body: boolean; headers: boolean } {
+  const reads = { body: false, headers: false }
+  for (const c of conditions) {
+    if (!c) continue
+    const fields = c.requestFields
+    reads.body ||= c.readsRequestBody || fields.has('model') || fields.has('*')
+    reads.headers ||= fields.has('headers') || fields.has('*')
+  }
+  return reads
 }

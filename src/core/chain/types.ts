@@ -56,6 +56,8 @@ export interface RequestContext {
   readonly body?: RequestBody
   /** Changes to the headers sent upstream (identity headers), applied when the request is forwarded. */
   readonly upstreamHeaders: HeaderEdits
+  /** Replaces the query string sent upstream ('' or '?…'); the canonical path never changes. */
+  setUpstreamQuery?(query: string): void
 }
 
 /** Lower-case names. `set` replaces every copy the client sent; `remove` drops them. */

@@ -1,8 +1,8 @@
 import type { Principal } from '../../chain/principal.js'
 import { PRINCIPAL_STATE } from '../../chain/principal.js'
 import { CONTINUE, refuse, type Filter, type RequestContext, type Verdict } from '../../chain/types.js'
-import type { CelActivation, Condition } from '../../cel/index.js'
-import { buildActivation } from '../../cel/request-activation.js'
+import type { CelActivation } from '../../cel/index.js'
+import { activationReads, buildActivation } from '../../cel/request-activation.js'
 import { isObject } from '../../formats/json.js'
 import type { Ports } from '../../ports.js'
 import type { Authenticator } from './authenticate.js'
@@ -12,7 +12,7 @@ import { identityHeaderNames, setIdentityHeaders } from './identity-headers.js'
 import type { RoleClosures } from './roles.js'
 import type { CompiledRule } from './rules.js'
 import type { AuthzConfig, IdentityConfig } from './schema.js'
-import { findToken } from './token-source.js'
+import { findToken, withoutParameter } from './token-source.js'
 
 /** RFC 6750 §3: a failed token gets an error code and nothing that says why. */
 const INVALID_TOKEN = { 'www-authenticate': 'Bearer error="invalid_token"' }
@@ -30,11 +30,6 @@ export interface CompiledAuthz {
   readonly authenticator: Authenticator | undefined
 }
 
-/** `request.model` comes from the body too, so a condition reading it (or any field) needs the body. */
-function readsBody(c: Condition): boolean {
-  return c.readsRequestBody || c.requestFields.has('model') || c.requestFields.has('*')
-}
-
 export function createAuthzFilter(config: AuthzConfig, compiled: CompiledAuthz, ports: Ports): Filter {
   const identity = config.identity ?? DEFAULT_IDENTITY
   const { rules, authenticator } = compiled
@@ -50,12 +45,7 @@ export function createAuthzFilter(config: AuthzConfig, compiled: CompiledAuthz, 
   const metrics = ports.authzMetrics
   const revocations = ports.revocations
   const maxStaleMs = identity.revocation.maxStaleSeconds * 1000
-  const conditionsRead = { body: false, headers: false }
-  for (const r of rules) {
-    if (!r.when) continue
-    conditionsRead.body ||= readsBody(r.when)
-    conditionsRead.headers ||= r.when.requestFields.has('headers') || r.when.requestFields.has('*')
-  }
+  const conditionsRead = activationReads(rules.map((r) => r.when))
 
   function tokenRefused(ctx: RequestContext, reason: string): Verdict | undefined {
     metrics?.tokenRejected(reason)
@@ -72,6 +62,8 @@ export function createAuthzFilter(config: AuthzConfig, compiled: CompiledAuthz, 
     }
     if (found.kind === 'malformed') return tokenRefused(ctx, 'malformed_header') ?? { principal: anonymous ?? nobody, authenticated: false, hadToken: true }
     if (found.kind === 'none' || !authenticator) return { principal: anonymous ?? nobody, authenticated: false, hadToken: false }
+    // A token in the URL would otherwise reach the chatbot (and its access log) in the clear.
+    if (found.fromQuery && jwt && !jwt.forwardToken) ctx.setUpstreamQuery?.(withoutParameter(ctx.request.query, jwt.queryParameter!))
     const nowMs = now().getTime()
     const r = await authenticator.authenticate(found.token, nowMs)
     if (!r.ok) return tokenRefused(ctx, r.reason) ?? { principal: anonymous ?? nobody, authenticated: false, hadToken: true }
@@ -90,7 +82,7 @@ export function createAuthzFilter(config: AuthzConfig, compiled: CompiledAuthz, 
 
   return {
     name: 'authz',
-    needsRequestBody: rules.some((r) => r.models !== undefined || (r.when !== undefined && readsBody(r.when))),
+    needsRequestBody: conditionsRead.body || rules.some((r) => r.models !== undefined),
 
     async onRequest(ctx): Promise<Verdict> {
       // Whatever happens next, the client never speaks for Chaperone's identity headers.
@@ -120,7 +112,8 @@ export function createAuthzFilter(config: AuthzConfig, compiled: CompiledAuthz, 
         }
         const enforced = enforceRules ? decide(rules, q, 'enforce', onConditionError) : { allow: true, rule: undefined }
         if (auditRules) {
-          const audited = decide(rules, q, 'all')
+          // Enforced rules reported their condition failures above; audit rules report theirs here.
+          const audited = decide(rules, q, 'all', (rule, error) => rule.mode === 'audit' && onConditionError(rule, error))
           const rule = audited.rule?.name ?? DEFAULT_RULE
           metrics?.decision(rule, audited.allow, 'audit')
           if (audited.allow !== enforced.allow) ctx.log.info({ rule, wouldAllow: audited.allow, allowed: enforced.allow }, 'authz audit: with the audit rules enforced, the decision would differ')

@@ -9,7 +9,8 @@ import type { IdentityConfig } from './schema.js'
 
 // A lone surrogate (a JSON `\ud800` escape) is no text at all: encodeURIComponent would throw on it.
 const FORBIDDEN = /[\r\n\0]|\p{Cs}/u
-const PRINTABLE = /^[\x20-\x7e]*$/
+// `%` is encoded too, so the chatbot can always percent-decode a value: raw text never has one.
+const PRINTABLE = /^[\x20-\x24\x26-\x7e]*$/
 
 function headerValue(v: string): string {
   return PRINTABLE.test(v) ? v : encodeURIComponent(v)
@@ -22,17 +23,17 @@ export function identityHeaderNames(h: IdentityConfig['headers']): string[] {
 
 /** Sets the headers; false when a value must be refused. */
 export function setIdentityHeaders(edits: HeaderEdits, h: IdentityConfig['headers'], p: Principal): boolean {
-  if (p.roles.some((r) => FORBIDDEN.test(r))) return false
-  const pairs: Array<[string | null, string | undefined]> = [
+  const single: Array<[string | null, string | undefined]> = [
     [h.subject, p.subject],
-    // Each role on its own: a comma in one would read as two roles, and encoding the joined list
-    // (for one non-ASCII role) would turn every separator into %2C.
-    [h.roles, p.roles.length > 0 ? p.roles.map((r) => (r.includes(',') || !PRINTABLE.test(r) ? encodeURIComponent(r) : r)).join(',') : undefined],
     [h.tenant, p.tenant],
     [h.region, p.region],
     [h.tier, p.tier],
   ]
-  for (const [, v] of pairs) if (v !== undefined && FORBIDDEN.test(v)) return false
-  for (const [name, v] of pairs) if (name !== null && v !== undefined) edits.set(name, headerValue(v))
+  for (const [, v] of single) if (v !== undefined && FORBIDDEN.test(v)) return false
+  if (p.roles.some((r) => FORBIDDEN.test(r))) return false
+  for (const [name, v] of single) if (name !== null && v !== undefined) edits.set(name, headerValue(v))
+  // Each role encoded on its own, so a comma in one never reads as two roles and the separators
+  // stay commas whatever one role holds.
+  if (h.roles !== null && p.roles.length > 0) edits.set(h.roles, p.roles.map((r) => (r.includes(',') ? encodeURIComponent(r) : headerValue(r))).join(','))
   return true
 }

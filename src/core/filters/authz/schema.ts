@@ -6,10 +6,13 @@ export const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const
 
 const ROLE_NAME = /^[A-Za-z0-9][A-Za-z0-9._:/-]*$/
 const roleName = z.string().min(1).max(128).regex(ROLE_NAME, 'letters, digits, ".", "_", ":", "/" and "-", starting with a letter or digit')
+/** Headers whose meaning a claim value must never decide: framing, routing, credentials, Chaperone's own. */
+const RESERVED_HEADERS = new Set(['host', 'content-length', 'content-type', 'content-encoding', 'transfer-encoding', 'connection', 'keep-alive', 'upgrade', 'te', 'trailer', 'expect', 'authorization', 'proxy-authorization', 'cookie', 'x-request-id', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'forwarded'])
 const headerName = z
   .string()
   .regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'an HTTP header name')
   .toLowerCase()
+  .refine((n) => !RESERVED_HEADERS.has(n), 'a header that frames, routes or authenticates the request cannot carry identity')
 const claimPath = z.string().min(1).max(256).describe('A claim name, or a dotted path into the token (realm_access.roles); a claim whose own name contains dots is found first.')
 
 const claimsMapping = z

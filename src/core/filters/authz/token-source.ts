@@ -5,7 +5,7 @@
  */
 import type { RequestInfo } from '../../chain/types.js'
 
-export type TokenSource = { kind: 'none' } | { kind: 'token'; token: string } | { kind: 'duplicate' } | { kind: 'malformed' }
+export type TokenSource = { kind: 'none' } | { kind: 'token'; token: string; fromQuery: boolean } | { kind: 'duplicate' } | { kind: 'malformed' }
 
 /** RFC 6750 b64token after "Bearer" and one or more spaces. */
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i
@@ -21,7 +21,7 @@ export function findToken(request: RequestInfo, queryParameter: string | undefin
   }
   if (value !== undefined) {
     const m = BEARER.exec(value)
-    if (m) return { kind: 'token', token: m[1]! }
+    if (m) return { kind: 'token', token: m[1]!, fromQuery: false }
     // Another scheme (Basic, Digest) may be the chatbot's own business; "Bearer" with junk is not.
     return /^bearer(\s|$)/i.test(value) ? { kind: 'malformed' } : { kind: 'none' }
   }
@@ -29,7 +29,24 @@ export function findToken(request: RequestInfo, queryParameter: string | undefin
     const params = new URLSearchParams(request.query.slice(1))
     const all = params.getAll(queryParameter)
     if (all.length > 1) return { kind: 'duplicate' }
-    if (all.length === 1) return all[0] ? { kind: 'token', token: all[0] } : { kind: 'malformed' }
+    if (all.length === 1) return all[0] ? { kind: 'token', token: all[0], fromQuery: true } : { kind: 'malformed' }
   }
   return { kind: 'none' }
+}
+
+/** The query without `name`, every other parameter kept byte for byte ('' when none is left). */
+export function withoutParameter(query: string, name: string): string {
+  const kept = query
+    .slice(1)
+    .split('&')
+    .filter((pair) => {
+      const eq = pair.indexOf('=')
+      const raw = (eq === -1 ? pair : pair.slice(0, eq)).replace(/\+/g, ' ')
+      try {
+        return decodeURIComponent(raw) !== name
+      } catch {
+        return true
+      }
+    })
+  return kept.length === 0 ? '' : `?${kept.join('&')}`
 }

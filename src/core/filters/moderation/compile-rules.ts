@@ -1,6 +1,7 @@
 import { ConfigCompileError } from '../../config/errors.js'
 import type { Ports } from '../../ports.js'
 import { compileCondition, type Condition } from '../../cel/index.js'
+import { activationReads } from '../../cel/request-activation.js'
 import { compileKeywords } from '../../moderation/keywords/index.js'
 import { compileRegexes, validateRegexRule } from '../../moderation/regex/index.js'
 import { compilePii, type PiiType } from '../../moderation/pii/index.js'
@@ -35,8 +36,6 @@ export function compileRules(config: ModerationConfig, ports: Ports): CompiledRu
   const regexRules: { pattern: string; caseInsensitive: boolean; maxMatchLength: number }[] = []
   const regexRefs: RuleRef[][] = []
   const piiRefs = new Map<PiiType, RuleRef[]>()
-  let readsBody = false
-  let readsHeaders = false
 
   config.rules.forEach((r, i) => {
     const at = (...p: (string | number)[]) => ['rules', i, ...p]
@@ -49,10 +48,6 @@ export function compileRules(config: ModerationConfig, ports: Ports): CompiledRu
       const c = compileCondition(r.when)
       if (!c.ok) throw new ConfigCompileError(at('when'), c.message)
       condition = c.condition
-      // request.model is read from the JSON body too (see activation.ts).
-      const fields = c.condition.requestFields
-      if (c.condition.readsRequestBody || fields.has('model') || fields.has('*')) readsBody = true
-      if (fields.has('headers') || fields.has('*')) readsHeaders = true
     }
     conditions.push(condition)
 
@@ -110,6 +105,7 @@ export function compileRules(config: ModerationConfig, ports: Ports): CompiledRu
     }
   })
 
+  const reads = activationReads(conditions)
   const matchers: MatcherBinding[] = []
   if (keywordEntries.length > 0) matchers.push({ matcher: compileKeywords(keywordEntries), refs: keywordRefs })
   if (regexRules.length > 0) matchers.push({ matcher: compileRegexes(regexRules), refs: regexRefs })
@@ -120,7 +116,7 @@ export function compileRules(config: ModerationConfig, ports: Ports): CompiledRu
   return {
     policy: { rules, matchers, decodeBase64: config.normalize.decodeBase64, classifierWindow: config.classifierWindowChars },
     conditions,
-    conditionsReadBody: readsBody,
-    conditionsReadHeaders: readsHeaders,
+    conditionsReadBody: reads.body,
+    conditionsReadHeaders: reads.headers,
   }
 }

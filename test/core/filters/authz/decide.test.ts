@@ -3,6 +3,7 @@
  * the factory, tokens signed with a shared secret that the policyFiles port serves.
  */
 import t from 'tap'
+import { filesPort } from '../../../helpers/jwt.js'
 import { SignJWT } from 'jose'
 import type { Filter, RequestContext } from '../../../../src/core/chain/types.js'
 import { PRINCIPAL_STATE, type Principal } from '../../../../src/core/chain/principal.js'
@@ -46,12 +47,7 @@ function build(spec: { roles?: unknown; access?: unknown; identity?: Record<stri
     access: spec.access,
   })
   const filter = authzFactory.compile(config, {
-    policyFiles: {
-      read: (p) => {
-        if (p !== 'hmac.key') throw new Error(`no such file: ${p}`)
-        return SECRET
-      },
-    },
+    policyFiles: filesPort({ 'hmac.key': SECRET }),
     authzMetrics: rec.metrics,
     now,
     ...ports,
@@ -443,4 +439,18 @@ t.test('audit mode: in a mixed set only the enforce rules decide', async (t) => 
     t.same(rec.decisions, decisions, `${req.path}: both decisions counted`)
   }
   t.equal(await outcome(filter, { token: 'not-a-token' }), 'unauthorized', 'with enforce rules a bad token is refused')
+})
+
+t.test('a failing condition is counted once, whether its rule enforces or audits', async (t) => {
+  const { filter, rec } = build({
+    access: [
+      { name: 'guests', allow: { roles: ['guest'] } },
+      // First, so the audit pass reaches it before the enforced deny ends that pass.
+      { name: 'audited-tier', deny: { roles: ['guest'] }, when: 'principal.tier == "trial"', mode: 'audit' },
+      { name: 'enforced-tier', deny: { roles: ['guest'] }, when: 'principal.tier == "free"' },
+    ],
+  })
+  // No tier claim: reading principal.tier fails in both conditions; a deny applies on error.
+  t.equal(await outcome(filter, { token: await sign({ roles: ['guest'] }) }), 'forbidden')
+  t.same(rec.dependency, [['condition', 'deny'], ['condition', 'deny']], 'one count per failing rule: enforced in the enforce pass, audited in the audit pass')
 })

@@ -3,6 +3,7 @@
  * revocation, through the real filter.
  */
 import t from 'tap'
+import { filesPort } from '../../../helpers/jwt.js'
 import { createLocalJWKSet, exportJWK, generateKeyPair, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose'
 import type { Filter, RequestContext, Verdict } from '../../../../src/core/chain/types.js'
 import { PRINCIPAL_STATE, type Principal } from '../../../../src/core/chain/principal.js'
@@ -35,12 +36,7 @@ function build(spec: { identity?: Record<string, unknown>; jwt?: Record<string, 
     access: spec.access,
   })
   const filter = authzFactory.compile(config, {
-    policyFiles: {
-      read: (p) => {
-        if (p !== 'hmac.key') throw new Error(`no such file: ${p}`)
-        return SECRET
-      },
-    },
+    policyFiles: filesPort({ 'hmac.key': SECRET }),
     now: () => new Date(clock.ms),
     authzMetrics: { decision() {}, tokenRejected: (r) => void rec.rejected.push(r), dependencyError: (d, p) => void rec.dependency.push([d, p]) },
     ...ports,
@@ -52,7 +48,7 @@ async function sign(claims: JWTPayload, iss = ISS): Promise<string> {
   return new SignJWT({ iat: T0 - 60, exp: T0 + 3600, ...claims }).setProtectedHeader({ alg: 'HS256' }).setIssuer(iss).setAudience(AUD).sign(SECRET)
 }
 
-function context(token: string | undefined, clientHeaders: [string, string][] = [], query = ''): RequestContext & { upstreamHeaders: HeaderEditList } {
+function context(token: string | undefined, clientHeaders: [string, string][] = [], query = ''): RequestContext & { upstreamHeaders: HeaderEditList; upstreamQuery?: string } {
   const rawHeaders = [...clientHeaders.flat(), ...(token !== undefined ? ['Authorization', `Bearer ${token}`] : [])]
   const headers: Record<string, string> = {}
   for (let i = 0; i < rawHeaders.length; i += 2) headers[rawHeaders[i]!.toLowerCase()] = rawHeaders[i + 1]!
@@ -63,6 +59,9 @@ function context(token: string | undefined, clientHeaders: [string, string][] = 
     log: { debug() {}, info() {}, warn() {}, error() {} },
     state: new Map(),
     upstreamHeaders: new HeaderEditList(),
+    setUpstreamQuery(q: string) {
+      this.upstreamQuery = q
+    },
   }
 }
 
@@ -73,7 +72,7 @@ async function run(filter: Filter, token: string | undefined, clientHeaders: [st
   const upstream = ctx.upstreamHeaders.apply([...ctx.request.rawHeaders])
   const sent: Record<string, string> = {}
   for (let i = 0; i < upstream.length; i += 2) sent[upstream[i]!.toLowerCase()] = upstream[i + 1]!
-  return { verdict, principal: ctx.state.get(PRINCIPAL_STATE) as Principal | undefined, sent }
+  return { verdict, principal: ctx.state.get(PRINCIPAL_STATE) as Principal | undefined, sent, query: ctx.upstreamQuery ?? query }
 }
 
 t.test('claims → principal with the default mapping', async (t) => {
@@ -214,6 +213,25 @@ t.test('the token comes from the query string only when configured', async (t) =
   t.same((await run(on, undefined, [], `?access_token=${tok}&access_token=${tok}`)).verdict, { kind: 'error', code: 'bad_request' }, 'twice: refused')
   t.same((await run(on, undefined, [], '?access_token=')).verdict, INVALID, 'empty: refused')
   t.same((await run(on, 'garbage', [], `?access_token=${tok}`)).verdict, INVALID, 'the header wins over the query')
+  t.equal((await run(on, undefined, [], `?x=%2F+1&access_token=${tok}&y`)).query, `?x=%2F+1&access_token=${tok}&y`, 'forwardToken (default): the query goes on as received')
+  const { filter: strip } = build({ jwt: { queryParameter: 'access_token', forwardToken: false }, access: [{ name: 'm', allow: { authenticated: true } }] })
+  const stripped = await run(strip, undefined, [], `?x=%2F+1&access%5Ftoken=${tok}&y`)
+  t.same(stripped.verdict, { kind: 'continue' })
+  t.equal(stripped.query, '?x=%2F+1&y', 'forwardToken false: the token leaves the URL, every other parameter byte for byte')
+  t.equal((await run(strip, undefined, [], `?access_token=${tok}`)).query, '', 'nothing left: no query at all')
+})
+
+t.test('identity header values are always percent-decodable; reserved names are refused at load', async (t) => {
+  const { filter } = build({})
+  const sent = (await run(filter, await sign({ sub: 'a%41b', tenant: '100% real', roles: ['guest', 'x%y'] }))).sent
+  t.equal(sent['x-chaperone-subject'], 'a%2541b', 'a literal % is encoded, so decoding gives back what the token said')
+  t.equal(sent['x-chaperone-tenant'], '100%25%20real')
+  t.same(sent['x-chaperone-roles']!.split(','), ['guest', 'x%25y'])
+  for (const name of ['Host', 'content-length', 'authorization', 'x-forwarded-for', 'transfer-encoding']) {
+    const r = authzFactory.schema.safeParse({ identity: { headers: { subject: name } } })
+    t.notOk(r.success, `${name} cannot carry identity`)
+  }
+  t.ok(authzFactory.schema.safeParse({ identity: { headers: { subject: 'x-user' } } }).success)
 })
 
 /** A jwks port whose getKey counts the signature checks it serves. */

@@ -4,6 +4,7 @@
  * Keys are made here and served as jwksFile JSON through the policyFiles port.
  */
 import t from 'tap'
+import { filesPort } from '../../../helpers/jwt.js'
 import { KeyObject, sign as cryptoSign } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
@@ -77,13 +78,7 @@ function build(jwt: Record<string, unknown> = {}): Built {
   })
   const filter = authzFactory.compile(config, {
     now: () => NOW,
-    policyFiles: {
-      read: (p) => {
-        const f = FILES[p]
-        if (f === undefined) throw new Error(`no such file: ${p}`)
-        return new TextEncoder().encode(f)
-      },
-    },
+    policyFiles: filesPort(FILES),
     authzMetrics: { decision() {}, tokenRejected: (r) => void rejected.push(r), dependencyError() {} },
   })
   return { filter, rejected }
