@@ -40,9 +40,11 @@ async function main() {
     log(`  cached token p50 ${cached.p50Us.toFixed(2)} µs, p99 ${cached.p99Us.toFixed(2)} µs`)
     const decision = await decisionCost()
     log(`  decision p50 ${decision.p50Us.toFixed(2)} µs, p99 ${decision.p99Us.toFixed(2)} µs (${decision.rules} rules, ${decision.conditions} with CEL)`)
+    const filter = await filterCost(keys.rs)
+    log(`  whole filter (cached token, decision, identity headers) p50 ${filter.p50Us.toFixed(2)} µs, p99 ${filter.p99Us.toFixed(2)} µs`)
     log('authz 3/3 end to end, interleaved')
     const e2e = await endToEnd(keys.rs, tmp)
-    const run = { date: new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC'), options: o, verify, cached, decision, e2e }
+    const run = { date: new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC'), options: o, verify, cached, decision, filter, e2e }
     writeFileSync(join(root, 'bench', 'results-authz.json'), JSON.stringify(run, null, 2) + '\n')
     const file = join(root, 'bench', 'RESULTS.md')
     const current = existsSync(file) ? readFileSync(file, 'utf8') : ''
@@ -128,6 +130,31 @@ async function decisionCost() {
     if (!d.allow) throw new Error('expected allow')
   }
   return { p50Us: percentile(Array.from(us), 50), p99Us: percentile(Array.from(us), 99), samples: us.length, rules: rules.length, conditions: rules.filter((/** @type {any} */ r) => r.when).length }
+}
+
+/** The filter's whole onRequest as the proxy runs it, with the end-to-end policy and a cached token. @param {any} k */
+async function filterCost(k) {
+  const { authzFactory } = await dist('core/filters/authz/index.js')
+  const { HeaderEditList } = await dist('core/http/header-edits.js')
+  const { parse } = await import('yaml')
+  const spec = parse(authzPolicy()).spec
+  const filter = authzFactory.compile(authzFactory.schema.parse(spec), { policyFiles: { read: () => new TextEncoder().encode(JSON.stringify(k.jwks)) } })
+  const auth = `Bearer ${await token(k)}`
+  const quiet = { debug() {}, info() {}, warn() {}, error() {} }
+  const ctx = () => ({
+    id: 'r', snapshot: { version: 1, digest: 'd' }, log: quiet, state: new Map(), upstreamHeaders: new HeaderEditList(),
+    request: { method: 'POST', url: '/v1/chat/completions', path: '/v1/chat/completions', query: '', rawHeaders: ['Host', 'x', 'Authorization', auth, 'Content-Type', 'application/json'], headers: {}, remoteAddress: '10.0.0.1', protocol: 'http' },
+  })
+  for (let i = 0; i < 5000; i++) await filter.onRequest(ctx())
+  const us = []
+  for (let i = 0; i < o.decisions / 10; i++) {
+    const c = ctx()
+    const t0 = hr()
+    const v = await filter.onRequest(c)
+    us.push(Number(hr() - t0) / 1000)
+    if (v.kind !== 'continue') throw new Error(`expected continue, got ${JSON.stringify(v)}`)
+  }
+  return { p50Us: percentile(us, 50), p99Us: percentile(us, 99), samples: us.length }
 }
 
 function benchRules() {
@@ -235,8 +262,9 @@ ${run.e2e.targets.map(row).join('\n')}
 | uncached ES256 verify, p50 (p99) | ${run.verify.ES256.p50Us.toFixed(1)} µs (${run.verify.ES256.p99Us.toFixed(1)}) | ≤ 150 µs | ${verdict(run.verify.ES256.p50Us, 150)} |
 | cached token (hash + lookup), p50 (p99) | ${run.cached.p50Us.toFixed(2)} µs (${run.cached.p99Us.toFixed(2)}) | | |
 | access decision, ${run.decision.rules} rules (${run.decision.conditions} CEL), p99 | ${run.decision.p99Us.toFixed(2)} µs (p50 ${run.decision.p50Us.toFixed(2)}) | ≤ 20 µs | ${verdict(run.decision.p99Us, 20)} |
+| whole authz filter in process (cached token, the end-to-end rules with their CEL activation, identity headers), p50 (p99) | ${run.filter.p50Us.toFixed(2)} µs (${run.filter.p99Us.toFixed(2)}) | | |
 
-The end-to-end difference also carries the request body being read whole (a rule reads \`request.model\`) and the identity headers; p99 differences between processes on a shared 2-core machine are mostly noise.`
+The filter itself costs what the last row says; the rest of the end-to-end difference is the proxy carrying a non-empty chain (a request context, the header edits, four identity headers more for the chatbot to parse) and run-to-run noise between processes, which on this shared 2-core machine is of the same order as the target: two back-to-back runs measured +83 µs and +48 µs. p99 differences between processes are mostly noise.`
 }
 
 main().catch((e) => {

@@ -4,7 +4,7 @@
  * The cache belongs to one compiled policy, so a reload (new issuers, keys or claim mapping)
  * starts empty. Revocation is checked on every request, cached or not.
  */
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 
 export class TokenCache<V> {
   readonly #max: number
@@ -15,7 +15,8 @@ export class TokenCache<V> {
   }
 
   static key(token: string): string {
-    return createHash('sha256').update(token).digest('base64')
+    // The one-shot form (Node 20.12+, 21.7+) skips the Hash object: half the cost per request.
+    return hash('sha256', token, 'base64')
   }
 
   get(key: string, nowMs: number): V | undefined {
