@@ -430,37 +430,63 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
   }
 }
 
-type Context = RequestContext & { readonly upstreamHeaders: HeaderEditList; upstreamQuery?: string }
+/** What the filters see of a request: a class, so every request's context has one shape. */
+class Context implements RequestContext {
+  readonly state = new Map<string, unknown>()
+  readonly upstreamHeaders = new HeaderEditList()
+  readonly body?: RequestBody
+  /** Set by a filter (setUpstreamQuery); the query forwarded instead of the client's. */
+  upstreamQuery: string | undefined
+  readonly #log: () => LogPort
 
-/** What the filters see of a request; the logger is resolved lazily, on first use. */
+  constructor(
+    readonly id: string,
+    readonly snapshot: ActiveSnapshot,
+    readonly request: RequestInfo,
+    log: () => LogPort,
+    body: RequestBody | undefined,
+  ) {
+    this.#log = log
+    if (body) this.body = body
+  }
+
+  /** Resolved on first use: a child logger per request costs more than most requests log. */
+  get log(): LogPort {
+    return this.#log()
+  }
+
+  setUpstreamQuery(query: string): void {
+    this.upstreamQuery = query
+  }
+}
+
+class ProxyRequestInfo implements RequestInfo {
+  readonly method: string
+  readonly url: string
+  readonly path: string
+  readonly query: string
+  readonly rawHeaders: readonly string[]
+  readonly remoteAddress: string
+  readonly protocol = 'http' as const
+  readonly #req: http.IncomingMessage
+
+  constructor(req: http.IncomingMessage, target: { path: string; query: string }) {
+    this.#req = req
+    this.method = req.method ?? 'GET'
+    this.url = target.path + target.query
+    this.path = target.path
+    this.query = target.query
+    this.rawHeaders = req.rawHeaders
+    this.remoteAddress = req.socket.remoteAddress ?? ''
+  }
+
+  get headers(): http.IncomingHttpHeaders {
+    return this.#req.headers
+  }
+}
+
 function requestContext(req: http.IncomingMessage, target: { path: string; query: string }, requestId: string, snapshot: ActiveSnapshot, log: () => LogPort, body?: RequestBody): Context {
-  const request: RequestInfo = {
-    method: req.method ?? 'GET',
-    url: target.path + target.query,
-    path: target.path,
-    query: target.query,
-    rawHeaders: req.rawHeaders,
-    // A getter: Node builds req.headers on first read, and most requests never need it.
-    get headers() {
-      return req.headers
-    },
-    remoteAddress: req.socket.remoteAddress ?? '',
-    protocol: 'http',
-  }
-  return {
-    id: requestId,
-    snapshot,
-    request,
-    get log() {
-      return log()
-    },
-    state: new Map(),
-    upstreamHeaders: new HeaderEditList(),
-    setUpstreamQuery(query: string) {
-      this.upstreamQuery = query
-    },
-    ...(body ? { body } : {}),
-  }
+  return new Context(requestId, snapshot, new ProxyRequestInfo(req, target), log, body)
 }
 
 function countHeader(raw: readonly string[], name: string): number {

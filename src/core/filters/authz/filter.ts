@@ -42,6 +42,8 @@ export function createAuthzFilter(config: AuthzConfig, compiled: CompiledAuthz, 
   const anonymous = identity.anonymous ? anonymousPrincipal(identity.anonymous.role, compiled.closures) : undefined
   const nobody = anonymousPrincipal(undefined, compiled.closures)
   const now = ports.now ?? (() => new Date())
+  // Token expiry needs only a number: no Date per request unless a condition reads `time`.
+  const clock = ports.now ? () => ports.now!().getTime() : Date.now
   const metrics = ports.authzMetrics
   const revocations = ports.revocations
   const maxStaleMs = identity.revocation.maxStaleSeconds * 1000
@@ -64,7 +66,7 @@ export function createAuthzFilter(config: AuthzConfig, compiled: CompiledAuthz, 
     if (found.kind === 'none' || !authenticator) return { principal: anonymous ?? nobody, authenticated: false, hadToken: false }
     // A token in the URL would otherwise reach the chatbot (and its access log) in the clear.
     if (found.fromQuery && jwt && !jwt.forwardToken) ctx.setUpstreamQuery?.(withoutParameter(ctx.request.query, jwt.queryParameter!))
-    const nowMs = now().getTime()
+    const nowMs = clock()
     const r = await authenticator.authenticate(found.token, nowMs)
     if (!r.ok) return tokenRefused(ctx, r.reason) ?? { principal: anonymous ?? nobody, authenticated: false, hadToken: true }
     if (revocations) {
