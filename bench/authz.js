@@ -177,10 +177,15 @@ async function endToEnd(k, tmp) {
   const bin = join(root, 'dist', 'cli.js')
   const upstream = await startUpstream(root, tmp)
   const policy = authzPolicy()
+  // Two processes of each kind: two identical processes differ by tens of µs at p50 on this
+  // machine (placement, JIT), as much as the target itself, so the difference between the kinds
+  // is read on pooled samples, and the pass-through pair's own gap is reported as the noise floor.
   const targets = [
     upstream.target,
     (await startChaperone(bin, tmp, upstream.port)).target,
+    (await startChaperone(bin, tmp, upstream.port, { name: 'chaperone-b' })).target,
     (await startChaperone(bin, tmp, upstream.port, { name: 'authz', files: { 'authz.yaml': policy, 'jwks.json': JSON.stringify(k.jwks) } })).target,
+    (await startChaperone(bin, tmp, upstream.port, { name: 'authz-b', files: { 'authz.yaml': policy, 'jwks.json': JSON.stringify(k.jwks) } })).target,
   ]
   const auth = `Bearer ${await token(k)}`
   /** @type {Record<string, number[]>} */
@@ -190,13 +195,22 @@ async function endToEnd(k, tmp) {
     for (const t of targets) {
       const r = await sequentialChat(t.origin, auth, o.requestsPerRound)
       lat[t.name]?.push(...r)
-      log(`  round ${round}/${o.rounds} ${t.name.padEnd(10)} p50 ${percentile(r, 50).toFixed(3)} ms p99 ${percentile(r, 99).toFixed(3)} ms`)
+      log(`  round ${round}/${o.rounds} ${t.name.padEnd(12)} p50 ${percentile(r, 50).toFixed(3)} ms p99 ${percentile(r, 99).toFixed(3)} ms`)
     }
   }
   /** @type {Record<string, { p50Ms: number, p99Ms: number, samples: number }>} */
   const summary = {}
   for (const t of targets) summary[t.name] = { p50Ms: percentile(lat[t.name] ?? [], 50), p99Ms: percentile(lat[t.name] ?? [], 99), samples: lat[t.name]?.length ?? 0 }
-  return { targets: targets.map((t) => t.name), summary, addedOverPassThroughP50Us: ((summary.authz?.p50Ms ?? 0) - (summary.chaperone?.p50Ms ?? 0)) * 1000, addedOverPassThroughP99Us: ((summary.authz?.p99Ms ?? 0) - (summary.chaperone?.p99Ms ?? 0)) * 1000 }
+  const pooled = (/** @type {string[]} */ names) => names.flatMap((n) => lat[n] ?? [])
+  const pass = pooled(['chaperone', 'chaperone-b'])
+  const authz = pooled(['authz', 'authz-b'])
+  return {
+    targets: targets.map((t) => t.name),
+    summary,
+    addedOverPassThroughP50Us: (percentile(authz, 50) - percentile(pass, 50)) * 1000,
+    addedOverPassThroughP99Us: (percentile(authz, 99) - percentile(pass, 99)) * 1000,
+    noiseFloorP50Us: Math.abs((summary.chaperone?.p50Ms ?? 0) - (summary['chaperone-b']?.p50Ms ?? 0)) * 1000,
+  }
 }
 
 /** Sequential chat completions on one keep-alive connection; every reply must be 200. @param {string} origin @param {string} auth @param {number} n */
@@ -257,14 +271,15 @@ ${run.e2e.targets.map(row).join('\n')}
 
 | measure | value | target | verdict |
 |---|---|---|---|
-| cached-token request, added p50 over pass-through (end to end) | ${run.e2e.addedOverPassThroughP50Us.toFixed(1)} µs | ≤ 50 µs | ${verdict(run.e2e.addedOverPassThroughP50Us, 50)} |
+| cached-token request, added p50 over pass-through (end to end, pooled pairs) | ${run.e2e.addedOverPassThroughP50Us.toFixed(1)} µs | ≤ 50 µs | ${verdict(run.e2e.addedOverPassThroughP50Us, 50)} |
+| noise floor: p50 gap between the two identical pass-through processes | ${run.e2e.noiseFloorP50Us.toFixed(1)} µs | | |
 | uncached RS256 verify, p50 (p99) | ${run.verify.RS256.p50Us.toFixed(1)} µs (${run.verify.RS256.p99Us.toFixed(1)}) | ≤ 150 µs | ${verdict(run.verify.RS256.p50Us, 150)} |
 | uncached ES256 verify, p50 (p99) | ${run.verify.ES256.p50Us.toFixed(1)} µs (${run.verify.ES256.p99Us.toFixed(1)}) | ≤ 150 µs | ${verdict(run.verify.ES256.p50Us, 150)} |
 | cached token (hash + lookup), p50 (p99) | ${run.cached.p50Us.toFixed(2)} µs (${run.cached.p99Us.toFixed(2)}) | | |
 | access decision, ${run.decision.rules} rules (${run.decision.conditions} CEL), p99 | ${run.decision.p99Us.toFixed(2)} µs (p50 ${run.decision.p50Us.toFixed(2)}) | ≤ 20 µs | ${verdict(run.decision.p99Us, 20)} |
 | whole authz filter in process (cached token, the end-to-end rules with their CEL activation, identity headers), p50 (p99) | ${run.filter.p50Us.toFixed(2)} µs (${run.filter.p99Us.toFixed(2)}) | | |
 
-The filter itself costs what the last row says; the rest of the end-to-end difference is the proxy carrying a non-empty chain (a request context, the header edits, four identity headers more for the chatbot to parse) and run-to-run noise between processes, which on this shared 2-core machine is of the same order as the target: two back-to-back runs measured +83 µs and +48 µs. p99 differences between processes are mostly noise.`
+Each kind runs as two processes (\`chaperone\`, \`chaperone-b\`; \`authz\`, \`authz-b\`) and the added latency is read on their pooled samples: on this shared 2-core machine two identical processes can differ at p50 by tens of µs (the noise-floor row), as much as the target. The filter's own cost is the in-process row above it. p99 differences between processes are mostly noise.`
 }
 
 main().catch((e) => {
