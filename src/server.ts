@@ -13,6 +13,7 @@ import { routeLabel } from './core/http/route-label.js'
 import { isWebSocketUpgrade, serializeRequestHead, upgradeRequestHeaders } from './core/http/upgrade.js'
 import { openTunnel, type Tunnel } from './io/tunnel.js'
 import { canonicalizeTarget } from './core/http/canonical-path.js'
+import { canonicalHost } from './core/http/canonical-host.js'
 import { HeaderEditList } from './core/http/header-edits.js'
 import { createBodyPipeline, type BodyPipeline } from './core/chain/body-pipeline.js'
 import type { Upstream, InFlight } from './io/upstream.js'
@@ -468,6 +469,7 @@ class ProxyRequestInfo implements RequestInfo {
   readonly rawHeaders: readonly string[]
   readonly remoteAddress: string
   readonly protocol = 'http' as const
+  readonly host?: string
   readonly #req: http.IncomingMessage
 
   constructor(req: http.IncomingMessage, target: { path: string; query: string }) {
@@ -478,6 +480,8 @@ class ProxyRequestInfo implements RequestInfo {
     this.query = target.query
     this.rawHeaders = req.rawHeaders
     this.remoteAddress = req.socket.remoteAddress ?? ''
+    const host = canonicalHost(rawHeaderValue(req.rawHeaders, 'host'))
+    if (host !== undefined) this.host = host
   }
 
   get headers(): http.IncomingHttpHeaders {

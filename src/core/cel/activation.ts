@@ -21,6 +21,8 @@ export interface CelPrincipal {
 export interface CelRequest {
   method: string
   path: string
+  /** The Host header lower-cased, without port or trailing dot; absent without one. */
+  host?: string
   /** The name of the matched route, when one matched. */
   route?: string
   model?: string

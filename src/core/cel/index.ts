@@ -18,7 +18,8 @@
  * | `principal.tier`      | string, optional    | idem |
  * | `principal.claims`    | map                 | every claim of the verified token, as decoded from JSON |
  * | `request.method`      | string              | `GET`, `POST`… |
- * | `request.path`        | string              | the path, without the query string |
+ * | `request.path`        | string              | the canonical path, without the query string |
+ * | `request.host`        | string, optional    | the Host header, lower-cased, without port or trailing dot |
  * | `request.route`       | string, optional    | the name of the matched route |
  * | `request.model`       | string, optional    | the model the request asks for |
  * | `request.headers`     | map string → string | lower-case names; repeated headers joined with `, ` |

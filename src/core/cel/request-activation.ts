@@ -45,6 +45,7 @@ export function buildActivation(ctx: RequestContext, cfg: TrustedHeaders = CLAIM
   if (tier !== undefined) principal.tier = tier
   const request: CelRequest = { method: ctx.request.method, path: ctx.request.path, headers }
   if (model !== undefined) request.model = model
+  if (ctx.request.host !== undefined) request.host = ctx.request.host
   if (isObject(body)) request.body = body
   return { principal, request, time: now, source: { ip: ctx.request.remoteAddress } }
 }

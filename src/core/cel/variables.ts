@@ -20,6 +20,7 @@ export const VARIABLE_TYPES: ReadonlyMap<CelVariableName, StaticType> = new Map<
     record('request', {
       method: STRING,
       path: STRING,
+      host: STRING,
       route: STRING,
       model: STRING,
       headers: mapOf(STRING, STRING),

@@ -10,6 +10,8 @@ export interface RequestInfo {
   readonly path: string
   /** '' or '?…', as received. */
   readonly query: string
+  /** The Host header lower-cased, without port or trailing dot (hosts are case-insensitive); absent without one. */
+  readonly host?: string
   readonly headers: Readonly<Record<string, string | string[] | undefined>>
   /** Names and values as received, alternating; duplicates Node merges or drops stay visible here. */
   readonly rawHeaders: readonly string[]

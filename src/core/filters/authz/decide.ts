@@ -9,6 +9,8 @@ import type { CompiledRule } from './rules.js'
 export interface AccessQuery {
   readonly method: string
   readonly path: string
+  /** Canonical Host (core/http/canonical-host.ts); undefined without one. */
+  readonly host: string | undefined
   /** The body's `model`, read only when a rule asks. */
   model(): string | undefined
   /** Effective roles (inheritance expanded). */
@@ -46,6 +48,10 @@ export function decide(rules: readonly CompiledRule[], q: AccessQuery, include: 
 
 function matches(r: CompiledRule, q: AccessQuery): boolean {
   if (r.methods && !r.methods.has(q.method)) return false
+  if (r.hosts) {
+    const h = q.host
+    if (h === undefined || (!r.hosts.exact.has(h) && !r.hosts.suffixes.some((s) => h.endsWith(s)))) return false
+  }
   if (r.paths && !r.paths.some((m) => m.test(q.path))) return false
   if (r.models) {
     const model = q.model()

@@ -100,6 +100,7 @@ export function createAuthzFilter(config: AuthzConfig, compiled: CompiledAuthz, 
         const q: AccessQuery = {
           method: ctx.request.method,
           path: ctx.request.path,
+          host: ctx.request.host,
           model: () => {
             const b = ctx.body?.encoding === undefined ? ctx.body?.json() : undefined
             return isObject(b) && typeof b.model === 'string' ? b.model : undefined

@@ -54,6 +54,7 @@ function deniedFor(deny: CompiledRule, role: string, closures: RoleClosures): bo
 function covers(outer: AccessRuleConfig, inner: AccessRuleConfig): boolean {
   const om = outer.match
   const im = inner.match
+  if (om.hosts && (!im.hosts || !im.hosts.every((h) => om.hosts!.some((o) => o.toLowerCase() === h.toLowerCase())))) return false
   if (om.methods && (!im.methods || !im.methods.every((m) => om.methods!.includes(m)))) return false
   if (om.models && (!im.models || !im.models.every((m) => om.models!.some((o) => o === m || (o.endsWith('*') && m.startsWith(o.slice(0, -1))))))) return false
   if (!om.paths) return true

@@ -1,6 +1,7 @@
 /** Access rules compiled once per policy: path matchers, method and model sets, role sets, CEL. */
 import { compileCondition, type Condition } from '../../cel/index.js'
 import { ConfigCompileError } from '../../config/errors.js'
+import { canonicalHost } from '../../http/canonical-host.js'
 import { compilePathPattern, type PathMatcher } from './paths.js'
 import { ConfigCompileErrors, type RoleClosures } from './roles.js'
 import type { AccessRuleConfig, Subjects } from './schema.js'
@@ -14,6 +15,7 @@ export interface CompiledRule {
   readonly mode: 'enforce' | 'audit'
   readonly paths?: readonly PathMatcher[]
   readonly methods?: ReadonlySet<string>
+  readonly hosts?: { readonly exact: ReadonlySet<string>; readonly suffixes: readonly string[] }
   readonly models?: { readonly exact: ReadonlySet<string>; readonly prefixes: readonly string[] }
   readonly who: Who
   readonly when?: Condition
@@ -51,6 +53,7 @@ export function compileAccessRules(rules: readonly AccessRuleConfig[], closures:
       mode: r.mode,
       ...(r.match.paths ? { paths } : {}),
       ...(r.match.methods ? { methods: new Set(r.match.methods) } : {}),
+      ...(r.match.hosts ? { hosts: compileHosts(r.match.hosts) } : {}),
       ...(models
         ? {
             models: {
@@ -66,6 +69,11 @@ export function compileAccessRules(rules: readonly AccessRuleConfig[], closures:
   })
   if (errors.length > 0) throw new ConfigCompileErrors(errors)
   return out
+}
+
+function compileHosts(hosts: readonly string[]): NonNullable<CompiledRule['hosts']> {
+  const norm = hosts.map((h) => canonicalHost(h)!)
+  return { exact: new Set(norm.filter((h) => !h.startsWith('*.'))), suffixes: norm.filter((h) => h.startsWith('*.')).map((h) => h.slice(1)) }
 }
 
 function whoOf(s: Subjects): Who {

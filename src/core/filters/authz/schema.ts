@@ -124,6 +124,11 @@ export const accessRuleSchema = z
       .strictObject({
         paths: z.array(pathPattern).min(1).optional().describe('Canonical paths (see path canonicalization); any path when absent.'),
         methods: z.array(z.string().toUpperCase().pipe(z.enum(METHODS))).min(1).optional(),
+        hosts: z
+          .array(z.string().min(1).max(253).regex(/^(\*\.)?[A-Za-z0-9.-]+\.?$|^\[[0-9A-Fa-f:.]+\]$/, 'a host name, "*.example.com", or a bracketed IPv6 literal'))
+          .min(1)
+          .optional()
+          .describe('The Host header, compared case-insensitively and without port or trailing dot; "*.example.com" matches any name under it. A request without Host does not match.'),
         models: z.array(z.string().min(1).max(256)).min(1).optional().describe('The `model` of a JSON body; "*" at the end matches a prefix (gpt-4*). A request without one does not match.'),
         ignoreCase: z.boolean().default(false).describe('Compare paths case-insensitively (for a chatbot whose router ignores case).'),
       })

@@ -66,6 +66,8 @@ interface Req {
   headers?: Record<string, string>
   body?: unknown
   ip?: string
+  /** Canonical, as the server hands it over. */
+  host?: string
 }
 
 function context(r: Req, log: Recorded['logs'] = []): RequestContext {
@@ -80,7 +82,7 @@ function context(r: Req, log: Recorded['logs'] = []): RequestContext {
   return {
     id: 'r1',
     snapshot: { version: 1, digest: 'd' },
-    request: { method: r.method ?? 'POST', url: path, path, query: '', headers, rawHeaders, remoteAddress: r.ip ?? '10.0.0.1', protocol: 'http' },
+    request: { method: r.method ?? 'POST', url: path, path, query: '', headers, rawHeaders, remoteAddress: r.ip ?? '10.0.0.1', protocol: 'http', ...(r.host !== undefined ? { host: r.host } : {}) },
     log: { debug: push('debug'), info: push('info'), warn: push('warn'), error: push('error') },
     state: new Map(),
     upstreamHeaders: new HeaderEditList(),
@@ -453,4 +455,25 @@ t.test('a failing condition is counted once, whether its rule enforces or audits
   // No tier claim: reading principal.tier fails in both conditions; a deny applies on error.
   t.equal(await outcome(filter, { token: await sign({ roles: ['guest'] }) }), 'forbidden')
   t.same(rec.dependency, [['condition', 'deny'], ['condition', 'deny']], 'one count per failing rule: enforced in the enforce pass, audited in the audit pass')
+})
+
+t.test('hosts: case-insensitive names, wildcards, and no Host no match', async (t) => {
+  const { filter } = build({
+    access: [
+      { name: 'chat-host', match: { hosts: ['Chat.Example.com', '*.bots.example.com.'] }, allow: { roles: ['guest'] } },
+      { name: 'ops-by-condition', allow: { roles: ['guest'] }, when: 'has(request.host) && request.host == "ops.example.com"' },
+    ],
+  })
+  const guest = await sign({ roles: ['guest'] })
+  const table: [string | undefined, string][] = [
+    ['chat.example.com', 'allow'],
+    ['a.bots.example.com', 'allow'],
+    ['a.b.bots.example.com', 'allow'],
+    ['bots.example.com', 'forbidden'],
+    ['evilchat.example.com', 'forbidden'],
+    ['ops.example.com', 'allow'],
+    [undefined, 'forbidden'],
+  ]
+  for (const [host, want] of table) t.equal(await outcome(filter, { token: guest, ...(host !== undefined ? { host } : {}) }), want, String(host))
+  t.notOk(authzFactory.schema.safeParse({ access: [{ name: 'x', match: { hosts: ['exa mple.com'] }, allow: { anyone: true } }] }).success, 'a host with a space is refused at load')
 })
