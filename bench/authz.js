@@ -143,7 +143,7 @@ async function filterCost(k) {
   const quiet = { debug() {}, info() {}, warn() {}, error() {} }
   const ctx = () => ({
     id: 'r', snapshot: { version: 1, digest: 'd' }, log: quiet, state: new Map(), upstreamHeaders: new HeaderEditList(),
-    request: { method: 'POST', url: '/v1/chat/completions', path: '/v1/chat/completions', query: '', rawHeaders: ['Host', 'x', 'Authorization', auth, 'Content-Type', 'application/json'], headers: {}, remoteAddress: '10.0.0.1', protocol: 'http' },
+    request: { method: 'POST', url: '/v1/chat/completions', path: '/v1/chat/completions', query: '', rawHeaders: ['Host', 'x', 'Authorization', auth, 'Content-Type', 'application/json'], headers: {}, remoteAddress: '10.0.0.1', clientIp: '10.0.0.1', protocol: 'http' },
   })
   for (let i = 0; i < 5000; i++) await filter.onRequest(ctx())
   const us = []

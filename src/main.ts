@@ -155,6 +155,7 @@ export async function startChaperone(opts: StartOptions): Promise<Running> {
     requestTimeoutMs: config.upstream.timeouts.totalMs,
     tunnel: { connectMs: config.upstream.timeouts.connectMs, idleMs: config.upstream.timeouts.idleMs },
     accessLog: config.telemetry.accessLog,
+    trustedHops: config.clientIp.trustedHops,
   })
   const admin = createAdminServer({
     metrics,

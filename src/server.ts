@@ -15,6 +15,7 @@ import { openTunnel, type Tunnel } from './io/tunnel.js'
 import { canonicalizeTarget } from './core/http/canonical-path.js'
 import { canonicalHost } from './core/http/canonical-host.js'
 import { HeaderEditList } from './core/http/header-edits.js'
+import { clientIp } from './core/http/client-ip.js'
 import { createBodyPipeline, type BodyPipeline } from './core/chain/body-pipeline.js'
 import type { Upstream, InFlight } from './io/upstream.js'
 import type { Metrics } from './io/metrics.js'
@@ -46,6 +47,8 @@ export interface ProxyServerOptions {
   /** WebSocket tunnels: time to connect upstream, and how long both directions may be silent. */
   tunnel: { connectMs: number; idleMs: number }
   accessLog: boolean
+  /** Proxies in front that append to X-Forwarded-For (core/http/client-ip.ts); 0 by default. */
+  trustedHops?: number
 }
 
 export interface ProxyServer {
@@ -126,7 +129,7 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
     // filtered (the tunnel carries bytes untouched).
     if (snapshot.chain.length === 0) return tunnel()
     const childLog = log.child({ requestId, policyVersion: snapshot.version })
-    const ctx = requestContext(req, target, requestId, snapshot, () => childLog)
+    const ctx = requestContext(req, target, opts.trustedHops ?? 0, requestId, snapshot, () => childLog)
     runRequestFilters(snapshot.chain, ctx).then(
       (v) => {
         if (socket.destroyed) return
@@ -227,7 +230,7 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
     const hasBody = declared !== undefined ? declared !== '0' : rawHeaderValue(raw, 'transfer-encoding') !== undefined
     if (chain.length > 0) {
       const filter = (body: RequestBody | undefined) => {
-        const c = (ctx = requestContext(req, target, requestId, snapshot, ctxLog, body))
+        const c = (ctx = requestContext(req, target, opts.trustedHops ?? 0, requestId, snapshot, ctxLog, body))
         runRequestFilters(chain, c).then(
           (v) => (v.kind === 'continue' ? forward(c) : answerLocally(v)),
           (err: unknown) => {
@@ -468,11 +471,12 @@ class ProxyRequestInfo implements RequestInfo {
   readonly query: string
   readonly rawHeaders: readonly string[]
   readonly remoteAddress: string
+  readonly clientIp: string
   readonly protocol = 'http' as const
   readonly host?: string
   readonly #req: http.IncomingMessage
 
-  constructor(req: http.IncomingMessage, target: { path: string; query: string }) {
+  constructor(req: http.IncomingMessage, target: { path: string; query: string }, trustedHops: number) {
     this.#req = req
     this.method = req.method ?? 'GET'
     this.url = target.path + target.query
@@ -480,6 +484,7 @@ class ProxyRequestInfo implements RequestInfo {
     this.query = target.query
     this.rawHeaders = req.rawHeaders
     this.remoteAddress = req.socket.remoteAddress ?? ''
+    this.clientIp = clientIp(req.rawHeaders, this.remoteAddress, trustedHops)
     const host = canonicalHost(rawHeaderValue(req.rawHeaders, 'host'))
     if (host !== undefined) this.host = host
   }
@@ -489,8 +494,8 @@ class ProxyRequestInfo implements RequestInfo {
   }
 }
 
-function requestContext(req: http.IncomingMessage, target: { path: string; query: string }, requestId: string, snapshot: ActiveSnapshot, log: () => LogPort, body?: RequestBody): Context {
-  return new Context(requestId, snapshot, new ProxyRequestInfo(req, target), log, body)
+function requestContext(req: http.IncomingMessage, target: { path: string; query: string }, trustedHops: number, requestId: string, snapshot: ActiveSnapshot, log: () => LogPort, body?: RequestBody): Context {
+  return new Context(requestId, snapshot, new ProxyRequestInfo(req, target, trustedHops), log, body)
 }
 
 function countHeader(raw: readonly string[], name: string): number {

@@ -107,3 +107,51 @@ export interface RevocationStore {
 export interface PolicyFilePort {
   read(path: string): Uint8Array
 }
+
+/**
+ * One limit to check for one request: GCRA (a token bucket with no fixed window) over `key`.
+ * `limit` units per `periodMs` flow back continuously; at most `burst` units can be taken at once.
+ */
+export interface LimitSpec {
+  /** The policy limit's name: in the 429, the headers and metrics. */
+  readonly name: string
+  /** The storage key, unique per limit and key parts (built by the filter, never from raw input). */
+  readonly key: string
+  readonly limit: number
+  readonly periodMs: number
+  readonly burst: number
+  /** Units this request takes: 1 for a request, the estimated tokens for a token budget. */
+  readonly cost: number
+  /** Evaluated and charged when it passes, never refuses. */
+  readonly shadow: boolean
+}
+
+export interface LimitState {
+  readonly name: string
+  /** Whether this limit alone would admit the request. */
+  readonly allowed: boolean
+  /** Units still available right after this decision. */
+  readonly remaining: number
+  /** Until the limit is back to its full burst, ms. */
+  readonly resetMs: number
+  /** When refused: until the cost fits again, ms (0 when allowed). */
+  readonly retryAfterMs: number
+  readonly shadow: boolean
+}
+
+export interface LimitDecision {
+  /** Every enforced (non-shadow) limit passed, and they were all charged together. */
+  readonly allowed: boolean
+  /** One per spec, same order. */
+  readonly states: readonly LimitState[]
+  /**
+   * Where it was decided: `shared` (Redis), `local` (the per-replica fallback while Redis is
+   * down), or `allow`/`deny` (the onRedisError policy, nothing checked).
+   */
+  readonly mode: 'shared' | 'local' | 'allow' | 'deny'
+}
+
+export interface RateLimitStore {
+  /** Checks every spec and, when every enforced one passes, charges all that pass, atomically. */
+  acquire(specs: readonly LimitSpec[]): Promise<LimitDecision>
+}

@@ -47,7 +47,7 @@ export function buildActivation(ctx: RequestContext, cfg: TrustedHeaders = CLAIM
   if (model !== undefined) request.model = model
   if (ctx.request.host !== undefined) request.host = ctx.request.host
   if (isObject(body)) request.body = body
-  return { principal, request, time: now, source: { ip: ctx.request.remoteAddress } }
+  return { principal, request, time: now, source: { ip: ctx.request.clientIp } }
 }
 
 const NO_ROLES: readonly string[] = Object.freeze([])

@@ -16,6 +16,8 @@ export interface RequestInfo {
   /** Names and values as received, alternating; duplicates Node merges or drops stay visible here. */
   readonly rawHeaders: readonly string[]
   readonly remoteAddress: string
+  /** The client's address: the peer, or the trusted X-Forwarded-For hop (core/http/client-ip.ts). */
+  readonly clientIp: string
   readonly protocol: 'http' | 'https'
 }
 

@@ -107,6 +107,11 @@ export const processConfigSchema = z
           .describe('Hash tag of every key Chaperone writes ({chaperone}:…), so multi-key scripts run on Redis Cluster; change it to share one Redis between deployments.'),
       })
       .prefault({}),
+    clientIp: z
+      .strictObject({
+        trustedHops: z.number().int().min(0).max(10).default(0).describe('Proxies in front of Chaperone that each append to X-Forwarded-For (an ingress, a mesh gateway). 0: the client is the socket peer; N: the N-th X-Forwarded-For entry from the right. Never more than really exist: the client could then pick its own address.'),
+      })
+      .prefault({}),
     revocations: z
       .strictObject({
         pollMs: z.number().int().min(50).max(1000).default(250).describe('How often each replica checks Redis for revocation changes; a revocation is visible everywhere within about this.'),

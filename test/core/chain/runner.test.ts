@@ -8,7 +8,7 @@ function ctx(errors: unknown[] = []): RequestContext {
   return {
     id: 'r1',
     snapshot: { version: 1, digest: 'd' },
-    request: { method: 'POST', url: '/v1/chat/completions', path: '/v1/chat/completions', headers: {}, remoteAddress: '127.0.0.1', protocol: 'http', query: '', rawHeaders: [] },
+    request: { method: 'POST', url: '/v1/chat/completions', path: '/v1/chat/completions', headers: {}, remoteAddress: '127.0.0.1', clientIp: '127.0.0.1', protocol: 'http', query: '', rawHeaders: [] },
     log: { debug: noop, info: noop, warn: noop, error: (o: object) => errors.push(o) },
     state: new Map(),
     upstreamHeaders: new HeaderEditList(),

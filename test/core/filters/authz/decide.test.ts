@@ -82,7 +82,7 @@ function context(r: Req, log: Recorded['logs'] = []): RequestContext {
   return {
     id: 'r1',
     snapshot: { version: 1, digest: 'd' },
-    request: { method: r.method ?? 'POST', url: path, path, query: '', headers, rawHeaders, remoteAddress: r.ip ?? '10.0.0.1', protocol: 'http', ...(r.host !== undefined ? { host: r.host } : {}) },
+    request: { method: r.method ?? 'POST', url: path, path, query: '', headers, rawHeaders, remoteAddress: r.ip ?? '10.0.0.1', clientIp: r.ip ?? '10.0.0.1', protocol: 'http', ...(r.host !== undefined ? { host: r.host } : {}) },
     log: { debug: push('debug'), info: push('info'), warn: push('warn'), error: push('error') },
     state: new Map(),
     upstreamHeaders: new HeaderEditList(),

@@ -55,7 +55,7 @@ function context(token: string | undefined, clientHeaders: [string, string][] = 
   return {
     id: 'r1',
     snapshot: { version: 1, digest: 'd' },
-    request: { method: 'POST', url: `/v1/chat/completions${query}`, path: '/v1/chat/completions', query, headers, rawHeaders, remoteAddress: '127.0.0.1', protocol: 'http' },
+    request: { method: 'POST', url: `/v1/chat/completions${query}`, path: '/v1/chat/completions', query, headers, rawHeaders, remoteAddress: '127.0.0.1', clientIp: '127.0.0.1', protocol: 'http' },
     log: { debug() {}, info() {}, warn() {}, error() {} },
     state: new Map(),
     upstreamHeaders: new HeaderEditList(),

@@ -95,7 +95,7 @@ function context(authorization: string[]): RequestContext {
       query: '',
       headers: authorization.length > 0 ? { authorization: authorization.join(', ') } : {},
       rawHeaders: authorization.flatMap((v) => ['Authorization', v]),
-      remoteAddress: '127.0.0.1',
+      remoteAddress: '127.0.0.1', clientIp: '127.0.0.1',
       protocol: 'http',
     },
     log: { debug() {}, info() {}, warn() {}, error() {} },

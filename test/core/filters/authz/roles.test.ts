@@ -127,7 +127,7 @@ t.test('through compilePolicies: roles spread over files expand across them', as
   const ctx = (path: string) => ({
     id: 'r',
     snapshot: { version: 1, digest: 'd' },
-    request: { method: 'GET', url: path, path, query: '', headers: {}, rawHeaders: [], remoteAddress: '127.0.0.1', protocol: 'http' as const },
+    request: { method: 'GET', url: path, path, query: '', headers: {}, rawHeaders: [], remoteAddress: '127.0.0.1', clientIp: '127.0.0.1', protocol: 'http' as const },
     log: { debug() {}, info() {}, warn() {}, error() {} },
     state: new Map(),
     upstreamHeaders: new HeaderEditList(),

@@ -12,7 +12,7 @@ function context(body: unknown, headers: Record<string, string> = {}): RequestCo
   return {
     id: 'r1',
     snapshot: { version: 1, digest: 'd' },
-    request: { method: 'POST', url: '/v1/chat/completions', path: '/v1/chat/completions', headers, remoteAddress: '127.0.0.1', protocol: 'http', query: '', rawHeaders: [] },
+    request: { method: 'POST', url: '/v1/chat/completions', path: '/v1/chat/completions', headers, remoteAddress: '127.0.0.1', clientIp: '127.0.0.1', protocol: 'http', query: '', rawHeaders: [] },
     log: quietLog,
     state: new Map(),
     upstreamHeaders: new HeaderEditList(),
