@@ -201,12 +201,12 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
       }
     })
 
-    const fail = (code: ErrorCode, extra?: Record<string, string>, detail?: string): void => {
+    const fail = (code: ErrorCode, extra?: Record<string, string>, detail?: string, fields?: Readonly<Record<string, string | number>>): void => {
       if (detail) ctxLog().warn({ code, detail }, 'request refused')
       metrics.refusal(code)
       status = ERRORS[code].status
       outcome = { kind: 'refused', status, code }
-      sendError(res, code, requestId, extra, draining)
+      sendError(res, code, requestId, extra, draining, fields)
     }
 
     if (!snapshot) return fail('not_ready')
@@ -255,7 +255,7 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
 
     function answerLocally(v: Exclude<Verdict, { kind: 'continue' }>): void {
       if (res.destroyed) return
-      if (v.kind === 'error') return fail(v.code, v.headers)
+      if (v.kind === 'error') return fail(v.code, v.headers, undefined, v.fields)
       status = v.reply.status
       outcome = { kind: 'refused', status, code: 'local_reply' }
       res.writeHead(status, { ...v.reply.headers, 'x-request-id': requestId })
@@ -524,9 +524,9 @@ async function* limitBody(req: http.IncomingMessage, max: number, state: { tooLa
   }
 }
 
-function sendError(res: http.ServerResponse, code: ErrorCode, requestId: string, extra: Record<string, string> | undefined, closing: boolean): void {
+function sendError(res: http.ServerResponse, code: ErrorCode, requestId: string, extra: Record<string, string> | undefined, closing: boolean, fields?: Readonly<Record<string, string | number>>): void {
   if (res.headersSent || res.destroyed) return
-  const r = errorReply(code, requestId, { 'x-request-id': requestId, ...extra, ...(closing ? { connection: 'close' } : {}) })
+  const r = errorReply(code, requestId, { 'x-request-id': requestId, ...extra, ...(closing ? { connection: 'close' } : {}) }, fields)
   res.writeHead(r.status, r.headers)
   res.end(r.body)
 }

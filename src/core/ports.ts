@@ -39,6 +39,15 @@ export interface Ports {
   readonly policyFiles?: PolicyFilePort
   readonly revocations?: RevocationStore
   readonly authzMetrics?: AuthzMetricsPort
+  readonly rateLimits?: RateLimitStore
+  readonly rateLimitMetrics?: RateLimitMetricsPort
+  /** Uniform in [0, 1): Retry-After jitter; tests pin it. */
+  readonly random?: () => number
+}
+
+/** What rate limiting counts; io/metrics implements it. */
+export interface RateLimitMetricsPort {
+  decision(limit: string, allowed: boolean, shadow: boolean, mode: LimitDecision['mode']): void
 }
 
 /** Remote JWKS, one cache per URI for the whole process, so cached keys outlive a policy reload. */

@@ -1,5 +1,5 @@
 import client from 'prom-client'
-import type { AuthzMetricsPort, ModerationMetricsPort } from '../core/ports.js'
+import type { AuthzMetricsPort, ModerationMetricsPort, RateLimitMetricsPort } from '../core/ports.js'
 
 /**
  * Prometheus metrics for the admin port. Each instance has its own registry, so several
@@ -84,6 +84,38 @@ export class Metrics {
     },
     tokenRejected: (reason) => this.#tokensRejected.labels(reason).inc(),
     dependencyError: (dependency, policy) => this.#authzDependency.labels(dependency, policy).inc(),
+  }
+
+  readonly #rateDecisions = new client.Counter({
+    name: 'chaperone_ratelimit_decisions_total',
+    help: 'Rate-limit checks by limit, decision, shadow flag and where they were decided (shared: Redis; local: the per-replica fallback; allow/deny: the onRedisError policy).',
+    labelNames: ['limit', 'decision', 'shadow', 'mode'],
+    registers: [this.registry],
+  })
+  readonly #rateChildren = new Map<string, client.Counter.Internal>()
+
+  /** The port the rate-limit filter counts through. */
+  readonly rateLimits: RateLimitMetricsPort = {
+    decision: (limit, allowed, shadow, mode) => {
+      const key = `${limit}\0${allowed}\0${shadow}\0${mode}`
+      let c = this.#rateChildren.get(key)
+      if (!c) this.#rateChildren.set(key, (c = this.#rateDecisions.labels(limit, allowed ? 'allow' : 'deny', String(shadow), mode)))
+      c.inc()
+    },
+  }
+
+  /** Seconds the limiter has spent in each mode, read at scrape time. */
+  rateLimitModes(read: () => Readonly<Record<string, number>>): void {
+    new client.Counter({
+      name: 'chaperone_ratelimit_mode_seconds_total',
+      help: 'Time the rate limiter spent deciding in each mode: shared (Redis), local (per-replica fallback), allow or deny (onRedisError without checking).',
+      labelNames: ['mode'],
+      registers: [this.registry],
+      collect(this: client.Counter<'mode'>) {
+        this.reset()
+        for (const [mode, s] of Object.entries(read())) this.labels(mode).inc(s)
+      },
+    })
   }
 
   jwksFetch(uri: string, outcome: string): void {

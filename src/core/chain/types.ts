@@ -78,12 +78,22 @@ export interface LocalReply {
 
 export type Verdict =
   | { readonly kind: 'continue' }
-  | { readonly kind: 'error'; readonly code: ErrorCode; readonly headers?: Record<string, string> }
+  | {
+      readonly kind: 'error'
+      readonly code: ErrorCode
+      readonly headers?: Record<string, string>
+      /** Extra fields of the error object the client sees (the limit a 429 names); never a detail of why. */
+      readonly fields?: Readonly<Record<string, string | number>>
+    }
   | { readonly kind: 'reply'; readonly reply: LocalReply }
 
 export const CONTINUE: Verdict = Object.freeze({ kind: 'continue' })
-export const refuse = (code: ErrorCode, headers?: Record<string, string>): Verdict =>
-  headers ? { kind: 'error', code, headers } : { kind: 'error', code }
+export const refuse = (code: ErrorCode, headers?: Record<string, string>, fields?: Readonly<Record<string, string | number>>): Verdict => ({
+  kind: 'error',
+  code,
+  ...(headers ? { headers } : {}),
+  ...(fields ? { fields } : {}),
+})
 export const reply = (r: LocalReply): Verdict => ({ kind: 'reply', reply: r })
 
 export interface ResponseHead {

@@ -54,3 +54,11 @@ export class ConfigCompileError extends Error {
     this.path = path
   }
 }
+
+/** Several errors from one compile step, each pointing at its own key (compile.ts reports each). */
+export class ConfigCompileErrors extends Error {
+  constructor(readonly errors: readonly ConfigCompileError[]) {
+    super(errors.map((e) => e.message).join('; '))
+    this.name = 'ConfigCompileErrors'
+  }
+}

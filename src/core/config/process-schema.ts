@@ -107,6 +107,20 @@ export const processConfigSchema = z
           .describe('Hash tag of every key Chaperone writes ({chaperone}:…), so multi-key scripts run on Redis Cluster; change it to share one Redis between deployments.'),
       })
       .prefault({}),
+    rateLimits: z
+      .strictObject({
+        onRedisError: z
+          .enum(['local', 'allow', 'deny'])
+          .default('local')
+          .describe('When Redis fails: local runs the same limits in memory with each limit divided by the replica count; allow admits; deny refuses. Counted in chaperone_ratelimit_mode_seconds_total.'),
+        replicas: z
+          .union([z.literal('auto'), z.number().int().min(1).max(10_000)])
+          .default('auto')
+          .describe('Replica count for the local fallback: a number, or auto (learned from per-replica heartbeat keys while Redis was up).'),
+        commandTimeoutMs: z.number().int().min(1).max(5000).default(20).describe('Longest a rate-limit check waits for Redis before the fallback decides.'),
+        probeMs: z.number().int().min(50).max(60_000).default(1000).describe('While Redis is failing, how often one check tries it again.'),
+      })
+      .prefault({}),
     clientIp: z
       .strictObject({
         trustedHops: z.number().int().min(0).max(10).default(0).describe('Proxies in front of Chaperone that each append to X-Forwarded-For (an ingress, a mesh gateway). 0: the client is the socket peer; N: the N-th X-Forwarded-For entry from the right. Never more than really exist: the client could then pick its own address.'),

@@ -24,6 +24,7 @@ const DEFAULTS: ProcessConfig = {
   limits: { maxRequestBodyBytes: 10485760, maxHeaderBytes: 16384, maxEventBytes: 1048576, maxJsonBodyBytes: 10485760, drainTimeoutMs: 30000 },
   reload: { debounceMs: 250, hashCheckIntervalMs: 10000 },
   redis: { url: null, keyPrefix: 'chaperone' },
+  rateLimits: { onRedisError: 'local', replicas: 'auto', commandTimeoutMs: 20, probeMs: 1000 },
   clientIp: { trustedHops: 0 },
   revocations: { pollMs: 250, maxEntries: 100000 },
   telemetry: { logLevel: 'info', accessLog: false },

@@ -1,10 +1,10 @@
 /** `spec.identity`, `spec.roles`, `spec.access` → what the filter runs. Once per snapshot. */
 import { createLocalJWKSet, type JSONWebKeySet } from 'jose'
-import { ConfigCompileError } from '../../config/errors.js'
+import { ConfigCompileError, ConfigCompileErrors } from '../../config/errors.js'
 import type { Ports } from '../../ports.js'
 import { Authenticator } from './authenticate.js'
 import type { CompiledAuthz } from './filter.js'
-import { ConfigCompileErrors, expandRoles } from './roles.js'
+import { expandRoles } from './roles.js'
 import { compileAccessRules } from './rules.js'
 import type { AuthzConfig, IssuerConfig, JwtConfig } from './schema.js'
 import type { IssuerVerifier } from './verify.js'

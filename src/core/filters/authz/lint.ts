@@ -6,7 +6,7 @@
  *    allow covers: the deny always wins, so the allow never admits that role.
  */
 import type { ConfigWarning } from '../../chain/types.js'
-import { compilePathPattern } from './paths.js'
+import { compilePathPattern } from '../../http/path-pattern.js'
 import { expandRoles, type RoleClosures } from './roles.js'
 import { compileAccessRules, type CompiledRule } from './rules.js'
 import type { AccessRuleConfig, AuthzConfig } from './schema.js'

@@ -3,17 +3,9 @@
  * inherits, transitively. Inheritance must be a DAG; a cycle is reported at every role on it,
  * so the error names each file that contributed a link.
  */
-import { ConfigCompileError } from '../../config/errors.js'
+import { ConfigCompileError, ConfigCompileErrors } from '../../config/errors.js'
 
 export type RoleClosures = ReadonlyMap<string, ReadonlySet<string>>
-
-/** Several errors from one compile step, each pointing at its own key. */
-export class ConfigCompileErrors extends Error {
-  constructor(readonly errors: readonly ConfigCompileError[]) {
-    super(errors.map((e) => e.message).join('; '))
-    this.name = 'ConfigCompileErrors'
-  }
-}
 
 export function expandRoles(roles: Readonly<Record<string, { inherits: readonly string[] }>>): RoleClosures {
   const errors: ConfigCompileError[] = []

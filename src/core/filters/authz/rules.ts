@@ -1,9 +1,9 @@
 /** Access rules compiled once per policy: path matchers, method and model sets, role sets, CEL. */
 import { compileCondition, type Condition } from '../../cel/index.js'
-import { ConfigCompileError } from '../../config/errors.js'
+import { ConfigCompileError, ConfigCompileErrors } from '../../config/errors.js'
 import { canonicalHost } from '../../http/canonical-host.js'
-import { compilePathPattern, type PathMatcher } from './paths.js'
-import { ConfigCompileErrors, type RoleClosures } from './roles.js'
+import { compilePathPattern, type PathMatcher } from '../../http/path-pattern.js'
+import type { RoleClosures } from './roles.js'
 import type { AccessRuleConfig, Subjects } from './schema.js'
 
 export type Who = { kind: 'roles'; roles: ReadonlySet<string> } | { kind: 'authenticated' } | { kind: 'anyone' }

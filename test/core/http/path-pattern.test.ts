@@ -1,5 +1,5 @@
 import t from 'tap'
-import { compilePathPattern } from '../../../../src/core/filters/authz/paths.js'
+import { compilePathPattern } from '../../../src/core/http/path-pattern.js'
 
 function matcher(pattern: string, ignoreCase = false) {
   const c = compilePathPattern(pattern, ignoreCase)

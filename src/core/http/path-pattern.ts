@@ -9,7 +9,7 @@
  * Globs run on RE2, so no pattern can make matching super-linear.
  */
 import RE2 from 're2'
-import { canonicalizeTarget } from '../../http/canonical-path.js'
+import { canonicalizeTarget } from './canonical-path.js'
 
 export interface PathMatcher {
   test(path: string): boolean
