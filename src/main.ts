@@ -23,6 +23,9 @@ import { JwksRegistry } from './io/jwks/registry.js'
 import { PolicyFileReader } from './io/config/policy-files.js'
 import { connectRedis } from './io/redis/connect.js'
 import { MemoryRevocationStore, RedisRevocationStore } from './io/revocation/index.js'
+import { FallbackLimiter } from './io/ratelimit/fallback-limiter.js'
+import { MemoryLimiter } from './io/ratelimit/memory-limiter.js'
+import { RedisLimiter } from './io/ratelimit/redis-limiter.js'
 import type { Redis } from 'ioredis'
 
 export interface Overrides {
@@ -104,6 +107,21 @@ export async function startChaperone(opts: StartOptions): Promise<Running> {
     ? new RedisRevocationStore({ redis, keyPrefix: config.redis.keyPrefix, pollMs: config.revocations.pollMs, maxEntries: config.revocations.maxEntries, now: nowMs, log })
     : new MemoryRevocationStore({ now: nowMs, maxEntries: config.revocations.maxEntries })
   if (revocations instanceof RedisRevocationStore) await revocations.start()
+  // Its own connection: a rate-limit check waits at most rateLimits.commandTimeoutMs (20 ms by
+  // default), far less than revocation sync may.
+  const limiterRedis: Redis | undefined = config.redis.url ? connectRedis(config.redis.url, { name: 'chaperone-ratelimit', log, commandTimeoutMs: config.rateLimits.commandTimeoutMs }) : undefined
+  const rateLimits = limiterRedis
+    ? new FallbackLimiter({
+        shared: new RedisLimiter({ redis: limiterRedis, keyPrefix: config.redis.keyPrefix }),
+        redis: limiterRedis,
+        keyPrefix: config.redis.keyPrefix,
+        onRedisError: config.rateLimits.onRedisError,
+        replicas: config.rateLimits.replicas,
+        probeMs: config.rateLimits.probeMs,
+        log,
+      })
+    : new MemoryLimiter()
+  if (rateLimits instanceof FallbackLimiter) metrics.rateLimitModes(() => rateLimits.modeSeconds())
   const jwks = new JwksRegistry({ log, now: nowMs, onFetch: (uri, outcome) => metrics.jwksFetch(uri, outcome) })
   const policyFiles = new PolicyFileReader(opts.configDir)
   const ports: Ports = {
@@ -112,6 +130,8 @@ export async function startChaperone(opts: StartOptions): Promise<Running> {
     jwks,
     policyFiles,
     revocations,
+    rateLimits,
+    rateLimitMetrics: metrics.rateLimits,
     ...(opts.classifiers ? { classifiers: opts.classifiers } : {}),
     ...(opts.now ? { now: opts.now } : {}),
   }
@@ -196,7 +216,9 @@ export async function startChaperone(opts: StartOptions): Promise<Running> {
       admin.close()
       admin.closeAllConnections()
       revocations.close?.()
+      if (rateLimits instanceof FallbackLimiter) await rateLimits.close()
       redis?.disconnect()
+      limiterRedis?.disconnect()
       await upstream.destroy()
       log.info({ cut: result.cut }, 'chaperone stopped')
       return result

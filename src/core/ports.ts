@@ -163,4 +163,14 @@ export interface LimitDecision {
 export interface RateLimitStore {
   /** Checks every spec and, when every enforced one passes, charges all that pass, atomically. */
   acquire(specs: readonly LimitSpec[]): Promise<LimitDecision>
+  /**
+   * Charges `delta` more units to an acquired spec (a negative delta gives units back): token
+   * reservations reconciled with the actual usage. Never refuses; best effort while Redis is down.
+   */
+  adjust?(spec: LimitSpec, delta: number): Promise<void>
+  /**
+   * One of at most `max` concurrent holders of `key`; `ttlMs` frees a holder that never released
+   * (a crashed replica). Resolves to a release function, or undefined when all `max` are taken.
+   */
+  lease?(key: string, max: number, ttlMs: number): Promise<{ release(): Promise<void> } | undefined>
 }

@@ -51,3 +51,15 @@ export function gcra(state: { tatMs: number | undefined }, nowMs: number, spec: 
 function remainingUnits(headroomUs: number, interval: number, burst: number): number {
   return Math.max(0, Math.min(burst, Math.ceil((headroomUs + 1) / interval) - 1))
 }
+
+/**
+ * A bucket's TAT after `delta` more units (negative: units given back), without any check:
+ * token reservations reconciled with what a response really used. Giving back never moves the
+ * TAT before now (a bucket cannot be fuller than full); undefined means full (drop the state).
+ */
+export function adjustTat(tatMs: number | undefined, nowMs: number, spec: Pick<GcraSpec, 'limit' | 'periodMs'>, delta: number): number | undefined {
+  const interval = spec.periodMs / spec.limit
+  const base = Math.max(tatMs ?? nowMs, nowMs)
+  const next = delta >= 0 ? base + Math.floor(delta * interval * 1000) / 1000 : (tatMs ?? nowMs) + Math.ceil(delta * interval * 1000) / 1000
+  return next > nowMs ? next : undefined
+}

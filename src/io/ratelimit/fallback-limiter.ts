@@ -114,6 +114,32 @@ export class FallbackLimiter implements RateLimitStore {
     return decision
   }
 
+  /** Shared while Redis answers, else the local buckets (so a fallback counts reconciled tokens too). */
+  async adjust(spec: LimitSpec, delta: number): Promise<void> {
+    if (this.mode === 'shared' && this.shared.adjust) {
+      try {
+        return await this.shared.adjust(spec, delta)
+      } catch (err) {
+        this.degrade(err)
+      }
+    }
+    if (this.mode === 'local' || this.mode === 'shared') await this.local.adjust(spec, delta)
+  }
+
+  /** A concurrency slot: shared while Redis answers; when it fails, the onRedisError policy. */
+  async lease(key: string, max: number, ttlMs: number): Promise<{ release(): Promise<void> } | undefined> {
+    if (this.mode === 'shared' && this.shared.lease) {
+      try {
+        return await this.shared.lease(key, max, ttlMs)
+      } catch (err) {
+        this.degrade(err)
+      }
+    }
+    if (this.onRedisError === 'allow') return { release: async () => {} }
+    if (this.onRedisError === 'deny') return undefined
+    return this.local.lease(key, max, ttlMs)
+  }
+
   /** Replicas the `local` fallback divides limits by. */
   replicaCount(): number {
     return this.replicas

@@ -1,5 +1,6 @@
 import type { LimitDecision, LimitSpec, LimitState, RateLimitStore } from '../../core/ports.js'
-import { gcra, type GcraResult } from '../../core/ratelimit/gcra.js'
+import { randomUUID } from 'node:crypto'
+import { adjustTat, gcra, type GcraResult } from '../../core/ratelimit/gcra.js'
 
 export interface MemoryLimiterOptions {
   /** Buckets kept; past it the least recently charged go (their clients get a full bucket back). */
@@ -55,6 +56,37 @@ export class MemoryLimiter implements RateLimitStore {
       return state(s, r)
     })
     return { allowed, states, mode: 'local' }
+  }
+
+  async adjust(spec: LimitSpec, delta: number): Promise<void> {
+    const parts = Math.max(1, Math.floor(this.share()))
+    const tat = adjustTat(this.tats.get(spec.key), this.now(), { limit: Math.max(1, Math.floor(spec.limit / parts)), periodMs: spec.periodMs }, delta)
+    if (tat === undefined) this.tats.delete(spec.key)
+    else this.store(spec.key, tat)
+  }
+
+  /** Holders per key, each with its expiry; bounded like the buckets. */
+  private readonly holders = new Map<string, Map<string, number>>()
+
+  async lease(key: string, max: number, ttlMs: number): Promise<{ release(): Promise<void> } | undefined> {
+    const now = this.now()
+    let set = this.holders.get(key)
+    if (set) for (const [id, until] of set) if (until <= now) set.delete(id)
+    const cap = Math.max(1, Math.floor(max / Math.max(1, Math.floor(this.share()))))
+    if (set && set.size >= cap) return undefined
+    if (!set) {
+      if (this.holders.size >= this.maxKeys) this.holders.delete(this.holders.keys().next().value!)
+      this.holders.set(key, (set = new Map()))
+    }
+    const id = randomUUID()
+    set.set(id, now + ttlMs)
+    const holders = this.holders
+    return {
+      async release() {
+        set.delete(id)
+        if (set.size === 0 && holders.get(key) === set) holders.delete(key)
+      },
+    }
   }
 
   private store(key: string, tatMs: number): void {

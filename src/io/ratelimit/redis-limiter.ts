@@ -1,6 +1,8 @@
 import type { Redis } from 'ioredis'
 import type { LimitDecision, LimitSpec, LimitState, RateLimitStore } from '../../core/ports.js'
+import { randomUUID } from 'node:crypto'
 import { REPLY_PER_SPEC, gcraCommand, type GcraCommand } from './gcra-script.js'
+import { adjustCommands } from './adjust-script.js'
 
 export interface RedisLimiterOptions {
   redis: Redis
@@ -15,11 +17,30 @@ export interface RedisLimiterOptions {
  */
 export class RedisLimiter implements RateLimitStore {
   private readonly run: GcraCommand
+  private readonly scripts: ReturnType<typeof adjustCommands>
+  private readonly redis: Redis
   private readonly keyBase: string
+  private readonly leaseBase: string
 
   constructor(opts: RedisLimiterOptions) {
     this.run = gcraCommand(opts.redis)
+    this.scripts = adjustCommands(opts.redis)
+    this.redis = opts.redis
     this.keyBase = `{${opts.keyPrefix ?? 'chaperone'}}:rl:`
+    this.leaseBase = `{${opts.keyPrefix ?? 'chaperone'}}:cc:`
+  }
+
+  async adjust(spec: LimitSpec, delta: number): Promise<void> {
+    if (delta === 0) return
+    await this.scripts.adjust(this.keyBase + spec.key, spec.limit, spec.periodMs, delta)
+  }
+
+  async lease(key: string, max: number, ttlMs: number): Promise<{ release(): Promise<void> } | undefined> {
+    const id = randomUUID()
+    const set = this.leaseBase + key
+    const got = await this.scripts.lease(set, id, max, ttlMs)
+    if (got !== 1) return undefined
+    return { release: async () => void (await this.redis.zrem(set, id)) }
   }
 
   async acquire(specs: readonly LimitSpec[]): Promise<LimitDecision> {

@@ -1,12 +1,15 @@
 import { principalOf } from '../../chain/principal.js'
-import { CONTINUE, refuse, type Filter, type RequestContext, type ResponseHead, type Verdict } from '../../chain/types.js'
+import { CONTINUE, refuse, type Filter, type Outcome, type RequestContext, type ResponseHead, type Verdict } from '../../chain/types.js'
 import { isObject } from '../../formats/json.js'
 import type { PathMatcher } from '../../http/path-pattern.js'
 import type { LimitDecision, LimitSpec, Ports } from '../../ports.js'
+import { estimateRequest } from '../../tokens/estimate.js'
+import { requestUsageInStream } from '../../tokens/include-usage.js'
 import { rateLimitHeaders, retryAfterSeconds } from './headers.js'
 import { keyValue, storageKey } from './keys.js'
 import type { LimitConfig } from './schema.js'
 import { rateFor } from './tiers.js'
+import { TokenMeter } from './token-meter.js'
 
 export const RATE_LIMIT_STATE = 'rateLimits'
 
@@ -16,78 +19,158 @@ export interface CompiledLimit {
   readonly methods?: ReadonlySet<string>
 }
 
+/** A token reservation, reconciled when the response ends. */
+interface Reservation {
+  readonly specs: readonly LimitSpec[]
+  readonly reserved: number
+  readonly promptTokens: number
+  readonly stripUsageChunk: boolean
+  readonly cutAfterOutput: number | undefined
+  meter?: TokenMeter
+  /** The chatbot answered with an error status: nothing was generated. */
+  failed?: boolean
+}
+
 interface State {
   readonly headers: Record<string, string> | undefined
+  readonly leases: ReadonlyArray<{ release(): Promise<void> }>
+  readonly tokens: Reservation | undefined
 }
+
+/** A lease outlives a lost release (a crashed replica) by at most this. */
+const LEASE_TTL_MS = 10 * 60_000
+const CUT_MESSAGE = 'This response was stopped: the token budget is used up.'
 
 export function createRateLimitFilter(limits: readonly CompiledLimit[], ports: Ports): Filter {
   const store = ports.rateLimits
   const metrics = ports.rateLimitMetrics
   const random = ports.random ?? Math.random
-  const readsModel = limits.some((l) => l.config.key.includes('model'))
+  const needsBody = limits.some((l) => l.config.key.includes('model') || l.config.tokens !== undefined)
+  const hasTokens = limits.some((l) => l.config.tokens !== undefined)
 
-  function specsFor(ctx: RequestContext): LimitSpec[] {
-    const p = principalOf(ctx.state)
-    let model: string | undefined | null = null
-    const readModel = () => {
-      if (model === null) {
-        const b = ctx.body?.encoding === undefined ? ctx.body?.json() : undefined
-        model = isObject(b) && typeof b.model === 'string' ? b.model : undefined
-      }
-      return model
-    }
-    const specs: LimitSpec[] = []
-    for (const l of limits) {
-      if (l.methods && !l.methods.has(ctx.request.method)) continue
-      if (l.paths && !l.paths.some((m) => m.test(ctx.request.path))) continue
-      const c = l.config
-      const rate = rateFor(c, p)
-      specs.push({
-        name: c.name,
-        key: storageKey(c.name, c.key.map((part) => keyValue(part, ctx, p, readModel))),
-        limit: rate.limit,
-        periodMs: rate.periodMs,
-        burst: c.burst ?? rate.limit,
-        cost: 1,
-        shadow: c.shadow,
-      })
-    }
-    return specs
+  function applicable(ctx: RequestContext): CompiledLimit[] {
+    return limits.filter((l) => (!l.methods || l.methods.has(ctx.request.method)) && (!l.paths || l.paths.some((m) => m.test(ctx.request.path))))
+  }
+
+  function bodyJson(ctx: RequestContext): unknown {
+    return ctx.body?.encoding === undefined ? ctx.body?.json() : undefined
+  }
+
+  function release(leases: ReadonlyArray<{ release(): Promise<void> }>, ctx: RequestContext): void {
+    for (const l of leases) l.release().catch((err: unknown) => ctx.log.warn({ err }, 'concurrency lease release failed; it expires on its own'))
   }
 
   return {
     name: 'rateLimits',
-    needsRequestBody: readsModel,
+    needsRequestBody: needsBody,
 
     async onRequest(ctx): Promise<Verdict> {
-      const specs = specsFor(ctx)
-      if (specs.length === 0 || !store) return CONTINUE
-      let decision: LimitDecision
-      try {
-        decision = await store.acquire(specs)
-      } catch (err) {
-        // The store has its own onRedisError fallback; reaching here is a bug, and a bug in the
-        // limiter must not take the chatbot down with it.
-        ctx.log.error({ err }, 'rate-limit store failed outside its fallback; admitting')
-        return CONTINUE
+      const apply = applicable(ctx)
+      if (apply.length === 0 || !store) return CONTINUE
+      const p = principalOf(ctx.state)
+      const body = needsBody ? bodyJson(ctx) : undefined
+      const model = () => (isObject(body) && typeof body.model === 'string' ? body.model : undefined)
+      const keyOf = (c: LimitConfig) => storageKey(c.name, c.key.map((part) => keyValue(part, ctx, p, model)))
+
+      // Concurrency first: a request refused for it must not have spent any rate or tokens.
+      const leases: { release(): Promise<void> }[] = []
+      for (const l of apply) {
+        const max = l.config.concurrency
+        if (max === undefined || !store.lease) continue
+        const lease = await store.lease(keyOf(l.config), max, LEASE_TTL_MS)
+        metrics?.decision(l.config.name, lease !== undefined, l.config.shadow, 'shared')
+        if (lease) leases.push(lease)
+        else if (!l.config.shadow) {
+          release(leases, ctx)
+          ctx.log.info({ limit: l.config.name, max }, 'concurrency limit reached')
+          return refuse('rate_limited', { 'retry-after': String(retryAfterSeconds(1000, random)) }, { limit: l.config.name })
+        }
       }
-      specs.forEach((s, i) => metrics?.decision(s.name, decision.states[i]?.allowed ?? true, s.shadow, decision.mode))
-      const headers = rateLimitHeaders(specs, decision.states)
-      ctx.state.set(RATE_LIMIT_STATE, { headers } satisfies State)
-      if (decision.allowed) {
-        const shadowed = decision.states.find((s) => s.shadow && !s.allowed)
-        if (shadowed) ctx.log.info({ limit: shadowed.name, mode: decision.mode }, 'rate limit would refuse (shadow)')
-        return CONTINUE
+
+      const estimate = hasTokens ? estimateRequest(body, ctx.request.path, { defaultMaxTokens: Math.max(...apply.map((l) => l.config.defaultMaxTokens)) }) : undefined
+      const specs: LimitSpec[] = []
+      const tokenSpecs: LimitSpec[] = []
+      for (const l of apply) {
+        const c = l.config
+        if (c.concurrency !== undefined) continue
+        // A token budget prices a request by its text: a body that is not an LLM request costs nothing.
+        if (c.tokens !== undefined && !estimate) continue
+        const rate = rateFor(c, p)
+        const spec: LimitSpec = { name: c.name, key: keyOf(c), limit: rate.limit, periodMs: rate.periodMs, burst: c.burst ?? rate.limit, cost: c.tokens !== undefined ? estimate!.total : 1, shadow: c.shadow }
+        specs.push(spec)
+        if (c.tokens !== undefined) tokenSpecs.push(spec)
       }
-      const failed = decision.states.find((s) => !s.allowed && !s.shadow)!
-      ctx.log.info({ limit: failed.name, mode: decision.mode, retryAfterMs: failed.retryAfterMs }, 'rate limited')
-      return refuse('rate_limited', { ...headers, 'retry-after': String(retryAfterSeconds(failed.retryAfterMs, random)) }, { limit: failed.name })
+      let decision: LimitDecision | undefined
+      if (specs.length > 0) {
+        try {
+          decision = await store.acquire(specs)
+        } catch (err) {
+          // The store has its own onRedisError fallback; reaching here is a bug, and a bug in the
+          // limiter must not take the chatbot down with it.
+          ctx.log.error({ err }, 'rate-limit store failed outside its fallback; admitting')
+        }
+      }
+      if (decision) specs.forEach((s, i) => metrics?.decision(s.name, decision.states[i]?.allowed ?? true, s.shadow, decision.mode))
+      const headers = decision ? rateLimitHeaders(specs, decision.states) : undefined
+      if (decision && !decision.allowed) {
+        release(leases, ctx)
+        const failed = decision.states.find((s) => !s.allowed && !s.shadow)!
+        ctx.log.info({ limit: failed.name, mode: decision.mode, retryAfterMs: failed.retryAfterMs }, 'rate limited')
+        return refuse('rate_limited', { ...headers, 'retry-after': String(retryAfterSeconds(failed.retryAfterMs, random)) }, { limit: failed.name })
+      }
+      const shadowed = decision?.states.find((s) => s.shadow && !s.allowed)
+      if (shadowed) ctx.log.info({ limit: shadowed.name, mode: decision!.mode }, 'rate limit would refuse (shadow)')
+
+      let tokens: Reservation | undefined
+      if (tokenSpecs.length > 0 && estimate) {
+        const wanted = requestUsageInStream(body, ctx.request.path)
+        if (wanted.added) ctx.body?.replaceJson(wanted.body)
+        const cutting = apply.some((l) => l.config.tokens !== undefined && l.config.cutStream)
+        // What the budgets had left after this reservation, at the tightest of them.
+        const left = Math.min(...tokenSpecs.map((s) => decision?.states[specs.indexOf(s)]?.remaining ?? Infinity))
+        tokens = {
+          specs: tokenSpecs,
+          reserved: estimate.total,
+          promptTokens: estimate.promptTokens,
+          stripUsageChunk: wanted.added,
+          cutAfterOutput: cutting && Number.isFinite(left) ? estimate.maxTokens + left : undefined,
+        }
+      }
+      ctx.state.set(RATE_LIMIT_STATE, { headers, leases, tokens } satisfies State)
+      return CONTINUE
     },
 
     onResponseHead(ctx, head: ResponseHead): Verdict {
       const s = ctx.state.get(RATE_LIMIT_STATE) as State | undefined
       if (s?.headers) for (const [k, v] of Object.entries(s.headers)) head.headers[k] = v
       return CONTINUE
+    },
+
+    responseTransform(ctx, head: ResponseHead) {
+      const t = (ctx.state.get(RATE_LIMIT_STATE) as State | undefined)?.tokens
+      if (!t) return undefined
+      if (head.status >= 400) {
+        t.failed = true
+        return undefined
+      }
+      t.meter = new TokenMeter({ stripUsageChunk: t.stripUsageChunk, cutAfterOutput: t.cutAfterOutput, path: ctx.request.path, cutMessage: CUT_MESSAGE })
+      return t.meter
+    },
+
+    onComplete(ctx, outcome: Outcome) {
+      const s = ctx.state.get(RATE_LIMIT_STATE) as State | undefined
+      if (!s) return
+      release(s.leases, ctx)
+      const t = s.tokens
+      if (!t || !store?.adjust) return
+      // Never answered by the chatbot (refused later in the chain, upstream down): give it all
+      // back. Otherwise charge what was used, reported or counted; an abort is charged for what
+      // was streamed before it.
+      const m = t.meter?.measured()
+      const used = t.failed ? 0 : m ? (m.input ?? t.promptTokens) + m.output : outcome.kind === 'completed' ? t.reserved : 0
+      const delta = used - t.reserved
+      if (delta === 0) return
+      for (const spec of t.specs) store.adjust(spec, delta).catch((err: unknown) => ctx.log.warn({ err, limit: spec.name }, 'token reconciliation failed'))
     },
   }
 }

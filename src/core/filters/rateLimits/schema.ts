@@ -23,8 +23,12 @@ export const limitSchema = z
       .min(1)
       .refine((k) => new Set(k).size === k.length, 'each part once')
       .describe('What shares one bucket: any of subject (anonymous callers by ip), tenant, ip, role, route, model, global.'),
-    rate: rate.describe('Requests per period: 60/minute.'),
-    burst: z.number().int().min(1).max(1_000_000).optional().describe('Requests allowed at once from a full bucket; default: the rate\'s count.'),
+    rate: rate.optional().describe('Requests per period: 60/minute.'),
+    tokens: rate.optional().describe('An LLM token budget per period, e.g. 200000/day: each request reserves its prompt tokens plus its max_tokens up front; the actual usage is reconciled when the response ends.'),
+    concurrency: z.number().int().min(1).max(100_000).optional().describe('The most requests (streams) in flight at once for one key.'),
+    burst: z.number().int().min(1).max(1_000_000_000).optional().describe('Units allowed at once from a full bucket; default: the count of rate or tokens.'),
+    defaultMaxTokens: z.number().int().min(1).max(1_000_000).default(1024).describe('With tokens: the output allowance reserved when a request sets no max_tokens.'),
+    cutStream: z.boolean().default(false).describe('With tokens: end a stream cleanly once its output exceeds what the budget had left when it was admitted.'),
     byRole: z.record(z.string().min(1), rate).optional().describe('Rates per role; a caller with several roles gets the most generous.'),
     byTier: z.record(z.string().min(1), rate).optional().describe('Rates per principal tier.'),
     byTenant: z.record(z.string().min(1), rate).optional().describe('Per-tenant overrides; they win over byRole and byTier.'),
@@ -35,6 +39,11 @@ export const limitSchema = z
       })
       .prefault({}),
     shadow: z.boolean().default(false).describe('Evaluate, count and send the headers; never refuse.'),
+  })
+  .superRefine((l, ctx) => {
+    const kinds = [l.rate && 'rate', l.tokens && 'tokens', l.concurrency && 'concurrency'].filter(Boolean)
+    if (kinds.length !== 1) ctx.addIssue({ code: 'custom', message: `a limit needs exactly one of rate, tokens, concurrency (found ${kinds.length === 0 ? 'none' : kinds.join(', ')})` })
+    if (l.concurrency !== undefined && (l.byRole || l.byTier || l.byTenant || l.burst)) ctx.addIssue({ code: 'custom', message: 'byRole, byTier, byTenant and burst apply to rate and tokens, not to concurrency' })
   })
 
 export const rateLimitsSchema = z.array(limitSchema).describe('Rate limits: every limit that matches a request applies, and all must pass.')

@@ -19,5 +19,5 @@ export function rateFor(l: LimitConfig, p: Principal | undefined): Rate {
   }
   const tier = p?.tier !== undefined ? l.byTier?.[p.tier] : undefined
   if (tier && (!best || speed(tier) > speed(best))) best = tier
-  return best ?? l.rate
+  return best ?? (l.rate ?? l.tokens)!
 }
