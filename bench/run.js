@@ -175,10 +175,10 @@ async function main() {
       otherLoad,
       notes,
     }
-    // The moderation and authz benches own their sections: keep them until they rerun.
+    // The moderation, authz and rate-limit benches own their sections: keep them until they rerun.
     const resultsFile = join(opts.outDir, 'RESULTS.md')
     const previous = existsSync(resultsFile) ? readFileSync(resultsFile, 'utf8') : ''
-    const sections = ['moderation', 'authz'].map((n) => new RegExp(`<!-- ${n}:begin -->[\\s\\S]*<!-- ${n}:end -->`).exec(previous)?.[0]).filter(Boolean)
+    const sections = ['moderation', 'authz', 'ratelimit'].map((n) => new RegExp(`<!-- ${n}:begin -->[\\s\\S]*<!-- ${n}:end -->`).exec(previous)?.[0]).filter(Boolean)
     writeFileSync(resultsFile, renderMarkdown(run) + sections.map((s) => `\n${s}\n`).join(''))
     writeFileSync(join(opts.outDir, 'results.json'), JSON.stringify({ ...run, options: { ...opts, chaperoneBin: undefined, outDir: undefined }, rounds }, null, 2) + '\n')
     log('')

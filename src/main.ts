@@ -26,6 +26,7 @@ import { MemoryRevocationStore, RedisRevocationStore } from './io/revocation/ind
 import { FallbackLimiter } from './io/ratelimit/fallback-limiter.js'
 import { MemoryLimiter } from './io/ratelimit/memory-limiter.js'
 import { RedisLimiter } from './io/ratelimit/redis-limiter.js'
+import { MemoryPenaltyStore, RedisPenaltyStore } from './io/ratelimit/penalty-store.js'
 import type { Redis } from 'ioredis'
 
 export interface Overrides {
@@ -122,6 +123,7 @@ export async function startChaperone(opts: StartOptions): Promise<Running> {
       })
     : new MemoryLimiter()
   if (rateLimits instanceof FallbackLimiter) metrics.rateLimitModes(() => rateLimits.modeSeconds())
+  const penalties = limiterRedis ? new RedisPenaltyStore({ redis: limiterRedis, keyPrefix: config.redis.keyPrefix }) : new MemoryPenaltyStore()
   const jwks = new JwksRegistry({ log, now: nowMs, onFetch: (uri, outcome) => metrics.jwksFetch(uri, outcome) })
   const policyFiles = new PolicyFileReader(opts.configDir)
   const ports: Ports = {
@@ -131,6 +133,7 @@ export async function startChaperone(opts: StartOptions): Promise<Running> {
     policyFiles,
     revocations,
     rateLimits,
+    penalties,
     rateLimitMetrics: metrics.rateLimits,
     ...(opts.classifiers ? { classifiers: opts.classifiers } : {}),
     ...(opts.now ? { now: opts.now } : {}),

@@ -14,6 +14,7 @@ export const ERRORS = {
   body_too_large: { status: 413, message: 'The request body exceeds the configured limit.' },
   unsupported_encoding: { status: 415, message: 'The request body encoding is not supported here.' },
   rate_limited: { status: 429, message: 'Too many requests: a rate limit was reached.' },
+  abuse_penalty: { status: 429, message: 'Too many requests: refused for a while after repeated policy violations.' },
   headers_too_large: { status: 431, message: 'The request headers exceed the configured limit.' },
   upgrade_refused: { status: 501, message: 'This protocol upgrade is not supported.' },
   internal_error: { status: 500, message: 'Internal error.' },

@@ -4,6 +4,7 @@
  */
 
 import type { JWTVerifyGetKey } from 'jose'
+import type { PenaltyConfig } from './ratelimit/penalty.js'
 
 /** Scores in [0, 1] per label, one record per input text, in input order. */
 export type ClassifierScores = Readonly<Record<string, number>>
@@ -40,9 +41,17 @@ export interface Ports {
   readonly revocations?: RevocationStore
   readonly authzMetrics?: AuthzMetricsPort
   readonly rateLimits?: RateLimitStore
+  readonly penalties?: PenaltyStore
   readonly rateLimitMetrics?: RateLimitMetricsPort
   /** Uniform in [0, 1): Retry-After jitter; tests pin it. */
   readonly random?: () => number
+}
+
+/** Where the penalty box of each subject lives: this replica's memory, or Redis shared by all. */
+export interface PenaltyStore {
+  /** Adds `points` (finite, ≥ 0) for `key`; resolves to how long the subject is boxed from now (ms, 0 when free). */
+  report(key: string, points: number, cfg: PenaltyConfig): Promise<{ boxedForMs: number }>
+  boxedFor(key: string): Promise<number>
 }
 
 /** What rate limiting counts; io/metrics implements it. */

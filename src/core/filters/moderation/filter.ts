@@ -6,6 +6,7 @@ import { buildActivation } from '../../cel/request-activation.js'
 import { conditionsHold } from './conditions.js'
 import type { CompiledRules } from './compile-rules.js'
 import { ResponseModeration } from './response-transform.js'
+import { reportAbuse } from '../../chain/abuse.js'
 import type { ModerationConfig } from './schema.js'
 
 export const MODERATION_STATE = 'moderation'
@@ -14,6 +15,8 @@ export const MODERATION_STATE = 'moderation'
 export interface ModerationState {
   readonly active: { readonly request: Uint8Array; readonly response: Uint8Array }
   readonly findings: Finding[]
+  /** A block was reported to the abuse penalty box for this request (once per request). */
+  reported?: boolean
 }
 
 /** Findings kept per request for later filters (audit); the rest are only counted. */
@@ -48,6 +51,10 @@ export function createModerationFilter(config: ModerationConfig, compiled: Compi
       direction,
       onFinding: (f) => {
         if (state.findings.length < MAX_FINDINGS) state.findings.push(f)
+        if (f.action === 'block' && !f.shadow && !state.reported) {
+          state.reported = true
+          reportAbuse(ctx.state, config.penaltyPoints)
+        }
         // The log gets the rule and the span, never the text: it may be the PII just removed.
         if (f.shadow || f.action !== 'redact') ctx.log.info({ rule: f.name, action: f.action, shadow: f.shadow, label: f.label, direction, span: [f.start, f.end] }, 'moderation match')
       },

@@ -54,6 +54,7 @@ export const moderationSchema = z
       })
       .prefault({}),
     classifierWindowChars: z.number().int().min(16).max(8192).default(400).describe('Longest window a classifier scores; a sentence end closes a window earlier.'),
+    penaltyPoints: z.number().min(0).max(1_000_000).default(10).describe('Points a request that gets blocked reports to the abuse penalty box of the rate limits (a rateLimits entry with penalty); 0 reports nothing.'),
     blockMessage: z.string().min(1).max(500).default('This response was stopped by the content policy.').describe('What the user sees when a response is blocked; it reveals no rule.'),
     principal: z
       .strictObject({

@@ -1,3 +1,4 @@
+import { ABUSE_REPORTER_STATE, type AbuseReporter } from '../../chain/abuse.js'
 import { principalOf } from '../../chain/principal.js'
 import { CONTINUE, refuse, type Filter, type Outcome, type RequestContext, type ResponseHead, type Verdict } from '../../chain/types.js'
 import { isObject } from '../../formats/json.js'
@@ -47,6 +48,7 @@ export function createRateLimitFilter(limits: readonly CompiledLimit[], ports: P
   const random = ports.random ?? Math.random
   const needsBody = limits.some((l) => l.config.key.includes('model') || l.config.tokens !== undefined)
   const hasTokens = limits.some((l) => l.config.tokens !== undefined)
+  let boxDown = false
 
   function applicable(ctx: RequestContext): CompiledLimit[] {
     return limits.filter((l) => (!l.methods || l.methods.has(ctx.request.method)) && (!l.paths || l.paths.some((m) => m.test(ctx.request.path))))
@@ -72,6 +74,38 @@ export function createRateLimitFilter(limits: readonly CompiledLimit[], ports: P
       const model = () => (isObject(body) && typeof body.model === 'string' ? body.model : undefined)
       const keyOf = (c: LimitConfig) => storageKey(c.name, c.key.map((part) => keyValue(part, ctx, p, model)))
 
+      // A boxed caller is refused before anything is charged; the box is checked once per request.
+      const penalties = store && ports.penalties ? apply.filter((l) => l.config.penalty !== undefined) : []
+      if (penalties.length > 0) {
+        const box = ports.penalties!
+        const keys = penalties.map((l) => keyOf(l.config))
+        let boxed: number[] = []
+        try {
+          boxed = await Promise.all(keys.map((k) => box.boxedFor(k)))
+          boxDown = false
+        } catch (err) {
+          // Once per outage, not per request; the box is not enforced while its store is away.
+          if (!boxDown) ctx.log.warn({ err }, 'penalty box unavailable; not enforced until it answers again')
+          boxDown = true
+        }
+        const i = boxed.findIndex((ms, j) => ms > 0 && !penalties[j]!.config.shadow)
+        if (i !== -1) {
+          metrics?.decision(penalties[i]!.config.name, false, false, 'shared')
+          ctx.log.info({ limit: penalties[i]!.config.name, boxedForMs: boxed[i] }, 'refused: abuse penalty')
+          return refuse('abuse_penalty', { 'retry-after': String(retryAfterSeconds(boxed[i]!, random)) }, { limit: penalties[i]!.config.name })
+        }
+        ctx.state.set(ABUSE_REPORTER_STATE, ((points: number) => {
+          penalties.forEach((l, j) => {
+            const p = l.config.penalty!
+            const cfg = { threshold: p.threshold, halfLifeMs: p.halfLifeSeconds * 1000, boxMs: p.boxSeconds * 1000, maxBoxMs: p.maxBoxSeconds * 1000, strikeMemoryMs: p.strikeMemorySeconds * 1000 }
+            box.report(keys[j]!, points, cfg).then(
+              (r) => r.boxedForMs > 0 && ctx.log.warn({ limit: l.config.name, boxedForMs: r.boxedForMs }, 'abuse penalty: boxed'),
+              (err: unknown) => ctx.log.warn({ err, limit: l.config.name }, 'abuse report failed'),
+            )
+          })
+        }) satisfies AbuseReporter)
+      }
+
       // Concurrency first: a request refused for it must not have spent any rate or tokens.
       const leases: { release(): Promise<void> }[] = []
       for (const l of apply) {
@@ -92,7 +126,7 @@ export function createRateLimitFilter(limits: readonly CompiledLimit[], ports: P
       const tokenSpecs: LimitSpec[] = []
       for (const l of apply) {
         const c = l.config
-        if (c.concurrency !== undefined) continue
+        if (c.concurrency !== undefined || c.penalty !== undefined) continue
         // A token budget prices a request by its text: a body that is not an LLM request costs nothing.
         if (c.tokens !== undefined && !estimate) continue
         const rate = rateFor(c, p)

@@ -26,6 +26,16 @@ export const limitSchema = z
     rate: rate.optional().describe('Requests per period: 60/minute.'),
     tokens: rate.optional().describe('An LLM token budget per period, e.g. 200000/day: each request reserves its prompt tokens plus its max_tokens up front; the actual usage is reconciled when the response ends.'),
     concurrency: z.number().int().min(1).max(100_000).optional().describe('The most requests (streams) in flight at once for one key.'),
+    penalty: z
+      .strictObject({
+        threshold: z.number().positive().default(100).describe('Decayed points at which the key is refused (429 abuse_penalty).'),
+        halfLifeSeconds: z.number().positive().max(30 * 86400).default(600).describe('Time for points to lose half their weight.'),
+        boxSeconds: z.number().positive().max(30 * 86400).default(60).describe('The first refusal period; each further one within strikeMemorySeconds doubles it.'),
+        maxBoxSeconds: z.number().positive().max(365 * 86400).default(86400),
+        strikeMemorySeconds: z.number().min(0).max(365 * 86400).default(86400).describe('After this long without a box, the next one is boxSeconds again.'),
+      })
+      .optional()
+      .describe('An abuse penalty box: moderation blocks report points (moderation.penaltyPoints) for this key.'),
     burst: z.number().int().min(1).max(1_000_000_000).optional().describe('Units allowed at once from a full bucket; default: the count of rate or tokens.'),
     defaultMaxTokens: z.number().int().min(1).max(1_000_000).default(1024).describe('With tokens: the output allowance reserved when a request sets no max_tokens.'),
     cutStream: z.boolean().default(false).describe('With tokens: end a stream cleanly once its output exceeds what the budget had left when it was admitted.'),
@@ -41,9 +51,10 @@ export const limitSchema = z
     shadow: z.boolean().default(false).describe('Evaluate, count and send the headers; never refuse.'),
   })
   .superRefine((l, ctx) => {
-    const kinds = [l.rate && 'rate', l.tokens && 'tokens', l.concurrency && 'concurrency'].filter(Boolean)
-    if (kinds.length !== 1) ctx.addIssue({ code: 'custom', message: `a limit needs exactly one of rate, tokens, concurrency (found ${kinds.length === 0 ? 'none' : kinds.join(', ')})` })
-    if (l.concurrency !== undefined && (l.byRole || l.byTier || l.byTenant || l.burst)) ctx.addIssue({ code: 'custom', message: 'byRole, byTier, byTenant and burst apply to rate and tokens, not to concurrency' })
+    const kinds = [l.rate && 'rate', l.tokens && 'tokens', l.concurrency && 'concurrency', l.penalty && 'penalty'].filter(Boolean)
+    if (kinds.length !== 1) ctx.addIssue({ code: 'custom', message: `a limit needs exactly one of rate, tokens, concurrency, penalty (found ${kinds.length === 0 ? 'none' : kinds.join(', ')})` })
+    if ((l.concurrency !== undefined || l.penalty !== undefined) && (l.byRole || l.byTier || l.byTenant || l.burst)) ctx.addIssue({ code: 'custom', message: 'byRole, byTier, byTenant and burst apply to rate and tokens only' })
+    if (l.penalty && l.penalty.maxBoxSeconds < l.penalty.boxSeconds) ctx.addIssue({ code: 'custom', path: ['penalty', 'maxBoxSeconds'], message: 'at least boxSeconds' })
   })
 
 export const rateLimitsSchema = z.array(limitSchema).describe('Rate limits: every limit that matches a request applies, and all must pass.')
