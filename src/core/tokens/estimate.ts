@@ -104,7 +104,7 @@ export class TokenCounter {
       const next = m === null ? text.length : m.index
       while (next - run > MAX_RUN) {
         let cut = run + MAX_RUN
-        // mutated
+        if (isHighSurrogate(text.charCodeAt(cut - 1))) cut--
         if (!take(cut)) return
         run = cut
       }
