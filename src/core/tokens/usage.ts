@@ -72,7 +72,7 @@ export class StreamUsage {
   push(ev: SseEvent): void {
     if (ev.commentOnly || ev.data === '[DONE]') return
     const slots = this.codec.extract(ev)
-    if (this.codec.format !== 'plain') for (const s of slots) if (s.kind === 'delta') this.counter.add(s.text)
+    if (this.codec.format !== 'plain') for (const s of slots) if (s.kind !== undefined) this.counter.add(s.text)
     // Most events carry no usage at all; only those that name it are parsed a second time.
     if (ev.data.includes('"usage"')) this.readUsage(parseJson(ev.data))
   }

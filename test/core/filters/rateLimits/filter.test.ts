@@ -139,3 +139,93 @@ t.test('a store that throws (a bug) admits, and says so in the log', async (t) =
   t.same(await f.onRequest!(c), { kind: 'continue' })
   t.equal(errors.length, 1)
 })
+
+t.test('concurrency: leases first; the one over the limit is refused without spending rate', async (t) => {
+  const { store, calls } = fakeStore()
+  let held = 0
+  const released: number[] = []
+  const withLeases: RateLimitStore = {
+    ...store,
+    async lease(_key, max) {
+      if (held >= max) return undefined
+      const n = ++held
+      return { release: async () => void (released.push(n), held--) }
+    },
+  }
+  const f = build([{ name: 'streams', key: ['subject'], concurrency: 2 }, { name: 'per-user', key: ['subject'], rate: '60/minute' }], withLeases)
+  const c1 = ctx({ principal: alice })
+  const c2 = ctx({ principal: alice })
+  t.same(await f.onRequest!(c1), { kind: 'continue' })
+  t.same(await f.onRequest!(c2), { kind: 'continue' })
+  const third = (await f.onRequest!(ctx({ principal: alice }))) as Extract<Verdict, { kind: 'error' }>
+  t.equal(third.code, 'rate_limited')
+  t.same(third.fields, { limit: 'streams' })
+  t.equal(calls.length, 2, 'the refused request spent no rate')
+  f.onComplete!(c1, { kind: 'completed', status: 200 })
+  await new Promise((r) => setImmediate(r))
+  t.same(released, [1], 'completion releases the lease')
+  t.same(await f.onRequest!(ctx({ principal: alice })), { kind: 'continue' }, 'a slot is free again')
+})
+
+t.test('penalty: a boxed key is refused first; otherwise moderation gets a reporter', async (t) => {
+  const { reportAbuse } = await import('../../../../src/core/chain/abuse.js')
+  const reports: [string, number, number][] = []
+  const boxed = new Map<string, number>()
+  const penalties = {
+    async boxedFor(key: string) {
+      return boxed.get(key) ?? 0
+    },
+    async report(key: string, points: number, cfg: { threshold: number }) {
+      reports.push([key, points, cfg.threshold])
+      return { boxedForMs: 0 }
+    },
+  }
+  const { store, calls } = fakeStore()
+  const f = rateLimitsFactory.compile(rateLimitsFactory.schema.parse([{ name: 'abuse', key: ['subject'], penalty: { threshold: 30 } }, { name: 'per-user', key: ['subject'], rate: '60/minute' }]), { rateLimits: store, penalties, random: () => 0 })
+  const c = ctx({ principal: alice })
+  t.same(await f.onRequest!(c), { kind: 'continue' })
+  reportAbuse(c.state, 10)
+  t.equal(reports.length, 1)
+  t.match(reports[0], [/^abuse:/, 10, 30])
+  boxed.set(reports[0]![0], 4200)
+  const v = (await f.onRequest!(ctx({ principal: alice }))) as Extract<Verdict, { kind: 'error' }>
+  t.equal(v.code, 'abuse_penalty')
+  t.same(v.fields, { limit: 'abuse' })
+  t.equal(v.headers!['retry-after'], '5')
+  t.equal(calls.length, 1, 'a boxed request spends no rate')
+  t.same(await f.onRequest!(ctx({ principal: bob })), { kind: 'continue' }, 'another subject is not boxed')
+  reportAbuse(new Map(), 10)
+  t.equal(reports.length, 1, 'no reporter, no report')
+})
+
+t.test('tokens: reserve prompt + max_tokens, reconcile to the reported usage, give all back on an upstream error', async (t) => {
+  const adjusted: [string, number][] = []
+  const { store, calls } = fakeStore()
+  const s: RateLimitStore = { ...store, adjust: async (spec, delta) => void adjusted.push([spec.name, delta]) }
+  const f = build([{ name: 'daily', key: ['subject'], tokens: '100000/day', defaultMaxTokens: 50 }], s)
+  const body = { model: 'm', max_tokens: 100, messages: [{ role: 'user', content: 'Hello there, how are you?' }] }
+  const c = ctx({ principal: alice, body })
+  t.same(await f.onRequest!(c), { kind: 'continue' })
+  const reserved = calls[0]![0]!.cost
+  t.ok(reserved > 100 && reserved < 130, `prompt tokens plus max_tokens reserved (${reserved})`)
+  const tr = f.responseTransform!(c, { status: 200, headers: { 'content-type': 'application/json' } })!
+  const out: unknown[] = []
+  await tr.transform({ kind: 'json', body: { choices: [], usage: { prompt_tokens: 12, completion_tokens: 30, total_tokens: 42 } } }, (u) => out.push(u))
+  t.equal(out.length, 1, 'the body passes through')
+  f.onComplete!(c, { kind: 'completed', status: 200 })
+  await new Promise((r) => setImmediate(r))
+  t.same(adjusted, [['daily', 42 - reserved]], 'the unused part goes back')
+
+  adjusted.length = 0
+  const e = ctx({ principal: alice, body })
+  await f.onRequest!(e)
+  t.equal(f.responseTransform!(e, { status: 500, headers: { 'content-type': 'application/json' } }), undefined)
+  f.onComplete!(e, { kind: 'completed', status: 500 })
+  await new Promise((r) => setImmediate(r))
+  t.same(adjusted, [['daily', -calls[1]![0]!.cost]], 'an error status gives the whole reservation back')
+
+  const none = ctx({ principal: alice, body: { not: 'an llm request' } })
+  const before = calls.length
+  await f.onRequest!(none)
+  t.equal(calls.length, before, 'a body that is no LLM request costs no tokens')
+})
