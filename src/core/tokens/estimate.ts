@@ -1,5 +1,3 @@
-import { countTokens as countO200k, setMergeCacheSize as setO200kCache } from 'gpt-tokenizer/encoding/o200k_base'
-import { countTokens as countCl100k, setMergeCacheSize as setCl100kCache } from 'gpt-tokenizer/encoding/cl100k_base'
 import { isObject, type JsonObject } from '../formats/json.js'
 import { requestBodyCodec } from '../formats/request-bodies.js'
 import type { FormatName } from '../formats/types.js'
@@ -31,93 +29,153 @@ export const REPLY_PRIMING_TOKENS = 3
 /**
  * The tokenizer's work is bounded per request (and per stream): the first 1 MiB of UTF-8 text is
  * tokenized; text beyond it is estimated at 1 token per 4 bytes, the usual rule of thumb for
- * English. Tokenizing runs at roughly 0.25-0.45 s per MiB depending on the script, on the event
- * loop, so this is also the longest a single request can hold it.
+ * English. Tokenizing takes about 0.1-0.5 s per MiB depending on the script (random text of one
+ * script each, Node 20), on the event loop: this bounds how long one request holds it.
  */
 export const TOKENIZED_BYTES = 1 << 20
 const BYTES_PER_TOKEN = 4
 /**
- * gpt-tokenizer merges each pre-tokenized piece in time quadratic in its length (a 100 000
- * character run of CJK or of spaces, one piece, takes over a minute). Text is therefore
- * tokenized in slices cut where no piece can span the cut (SAFE_CUT), and a run longer than
- * this without such a place is cut anyway: a forced cut splits one piece in two, over-counting
- * by about a token per MAX_RUN characters of such runs (CJK without punctuation, a long word).
- * A multiple of 3, so that a forced cut in a run of digits falls between two 3-digit pieces.
+ * Text is tokenized in slices of about this many characters, each ending before a space that
+ * follows a non-space: neither encoding's pre-tokenizer (gpt-tokenizer's CL100K and O200K split
+ * patterns) ever puts a non-space and a following space in one piece, and neither looks behind,
+ * so each side of such a cut tokenizes to exactly the pieces, and the count, it has in the whole.
+ * Text with no such place within twice this length is cut where it must (an over-count of about
+ * a token). The slice is also the budget's granularity.
  */
-const MAX_RUN = 63
-/** Slices grow to about this many characters before they are cut: the budget's granularity. */
 const SLICE_CHARS = 8192
+const SLICE_END = /\S /g
 /**
- * Places where neither encoding's pre-tokenizer (gpt-tokenizer's CL100K and O200K split
- * patterns) ever continues a piece, each matched as the character after the cut: a space after a
- * non-space; a symbol or punctuation after a letter or digit (not an apostrophe, which starts a
- * contraction suffix, nor a combining mark, which o200k keeps in the word); the first digit of a
- * run (digits are grouped by three from the run's start) after anything but whitespace (a
- * whitespace run at the end of a slice would be split differently); a letter after a digit. No
- * piece spans such a place and neither pattern looks behind, so the text on each side tokenizes
- * to exactly the pieces, and the count, it has in the whole.
+ * gpt-tokenizer merges each pre-tokenized piece in time quadratic in its length (a 100 000
+ * character run of CJK or of spaces, one piece, takes over a minute), so no piece may grow past
+ * MAX_RUN characters: a run of 32 spaces or non-spaces (LONG_RUN) is read for the places where a
+ * piece ends (PIECE_END), and where it goes on longer than MAX_RUN without one it is cut anyway.
+ * Such a forced cut splits one piece in two, over-counting by about a token per MAX_RUN
+ * characters of such runs (CJK without punctuation, a very long word). A multiple of 3, so that
+ * a forced cut in a run of digits falls between two of the 3-digit pieces digits are split in.
+ * Outside long runs, no stretch between two spaces-after-non-spaces is longer than 62.
  */
-const SAFE_CUT = /(?<=\S) |(?<=[\p{L}\p{N}])[^\s\p{L}\p{N}\p{M}']|(?<=[^\s\p{N}])\p{N}|(?<=\p{N})\p{L}/gu
+const MAX_RUN = 30
+const LONG_RUN = / {32,}|[^ ]{32,}/g
+/**
+ * Places where a piece always ends in both encodings, each matched as the character after the
+ * end: a space after a non-space; after a letter or digit, anything but a letter, digit,
+ * combining mark (o200k keeps marks in the word) or the apostrophe of a contraction suffix
+ * ('s 't 'd 'm 'll 've 're, which o200k keeps too); whitespace other than a line break after a
+ * symbol; a symbol after whitespace other than a space or line break (a space prefixes the
+ * symbol; o200k's symbol pieces take the line breaks and slashes after them); a letter after a
+ * line break; a digit after anything but a digit; a letter after a digit.
+ */
+const PIECE_END = /(?<=\S) |(?<=[\p{L}\p{N}])(?:[^\p{L}\p{N}\p{M}']|'(?![sdmtSDMT]|[lL][lL]|[vV][eE]|[rR][eE]))|(?<=[^\s\p{L}\p{N}])[^\S\r\n]|(?<=[^\S \r\n])[^\s\p{L}\p{N}\p{M}]|(?<=[\r\n])\p{L}|(?<!\p{N})\p{N}|(?<=\p{N})\p{L}/gu
 /** User text is text: `<|endoftext|>` typed by a client is counted as characters, not refused. */
 const AS_TEXT = { disallowedSpecial: new Set<string>() }
 /**
  * The library's merge cache keeps up to 100 000 pieces per encoding whatever their size;
- * adversarial text (random CJK) could pin some 100 MB in it. A tenth keeps ordinary text as fast.
+ * adversarial text could pin tens of MB in it. A tenth keeps ordinary text as fast.
  */
 const MERGE_CACHE_ENTRIES = 10_000
-setO200kCache(MERGE_CACHE_ENTRIES)
-setCl100kCache(MERGE_CACHE_ENTRIES)
 
-const COUNTERS: Record<Encoding, (text: string, opts: typeof AS_TEXT) => number> = { o200k_base: countO200k, cl100k_base: countCl100k }
+type Count = (text: string, opts: typeof AS_TEXT) => number
+const COUNTERS: Partial<Record<Encoding, Count>> = {}
+const loading = new Map<Encoding, Promise<void>>()
+
+/**
+ * Loads an encoding's tables. They cost about 55 MB and most of a second each, so nothing loads
+ * them until a policy has a token budget (the rate-limit filter starts this when it compiles);
+ * until they are in, counts fall back to the 4-bytes-per-token estimate, and reconciliation with
+ * the reported usage corrects what that gets wrong.
+ */
+export function loadTokenizer(encoding: Encoding = 'o200k_base'): Promise<void> {
+  let p = loading.get(encoding)
+  if (!p) {
+    const mod = encoding === 'o200k_base' ? import('gpt-tokenizer/encoding/o200k_base') : import('gpt-tokenizer/encoding/cl100k_base')
+    p = mod.then((m) => {
+      m.setMergeCacheSize(MERGE_CACHE_ENTRIES)
+      COUNTERS[encoding] = m.countTokens as Count
+    })
+    loading.set(encoding, p)
+  }
+  return p
+}
+
+/** Whether counts with this encoding are exact yet (see loadTokenizer). */
+export function tokenizerReady(encoding: Encoding = 'o200k_base'): boolean {
+  return COUNTERS[encoding] !== undefined
+}
 
 /** Counts the tokens of successive texts within one tokenizing budget (see TOKENIZED_BYTES). */
 export class TokenCounter {
-  private readonly count: (text: string, opts: typeof AS_TEXT) => number
+  private readonly count: Count
   private budget: number
-  total = 0
+  private tokens = 0
 
   constructor(encoding: Encoding = 'o200k_base', budgetBytes = TOKENIZED_BYTES) {
-    this.count = COUNTERS[encoding]
-    this.budget = budgetBytes
+    const count = COUNTERS[encoding]
+    // Not loaded yet: everything is estimated, as text past the budget is, so count is never called.
+    this.count = count ?? (() => 0)
+    this.budget = count ? budgetBytes : 0
+  }
+
+  get total(): number {
+    return this.tokens
   }
 
   add(text: string): void {
-    if (this.budget === 0) return this.estimate(text)
     let start = 0
-    let run = 0
-    const take = (end: number): boolean => {
+    while (start < text.length) {
+      if (this.budget === 0) return this.estimate(text.slice(start))
+      const end = sliceEnd(text, start)
       const slice = text.slice(start, end)
-      const bytes = utf8Length(slice)
+      const bytes = Buffer.byteLength(slice, 'utf8')
       if (bytes > this.budget) {
         this.budget = 0
-        this.estimate(text.slice(start))
-        return false
+        continue
       }
       this.budget -= bytes
-      this.total += this.count(slice, AS_TEXT)
+      this.tokens += this.countSlice(slice)
       start = end
-      return true
     }
-    SAFE_CUT.lastIndex = 0
-    for (;;) {
-      const m = SAFE_CUT.exec(text)
-      const next = m === null ? text.length : m.index
-      while (next - run > MAX_RUN) {
-        let cut = run + MAX_RUN
-        if (isHighSurrogate(text.charCodeAt(cut - 1))) cut--
-        if (!take(cut)) return
-        run = cut
+  }
+
+  /** Counts a slice, in parts split at its forced cuts (see MAX_RUN). */
+  private countSlice(text: string): number {
+    let tokens = 0
+    let start = 0
+    LONG_RUN.lastIndex = 0
+    for (let long = LONG_RUN.exec(text); long !== null; long = LONG_RUN.exec(text)) {
+      const region = long[0]
+      let run = 0
+      PIECE_END.lastIndex = 0
+      for (;;) {
+        const m = PIECE_END.exec(region)
+        const next = m === null ? region.length : m.index
+        while (next - run > MAX_RUN) {
+          let cut = run + MAX_RUN
+          if (isHighSurrogate(region.charCodeAt(cut - 1))) cut--
+          tokens += this.count(text.slice(start, long.index + cut), AS_TEXT)
+          start = long.index + cut
+          run = cut
+        }
+        if (m === null) break
+        run = next
       }
-      if (m === null) break
-      run = next
-      if (next - start >= SLICE_CHARS && !take(next)) return
     }
-    if (start < text.length) take(text.length)
+    return tokens + this.count(start === 0 ? text : text.slice(start), AS_TEXT)
   }
 
   private estimate(text: string): void {
-    this.total += Math.ceil(utf8Length(text) / BYTES_PER_TOKEN)
+    this.tokens += Math.ceil(Buffer.byteLength(text, 'utf8') / BYTES_PER_TOKEN)
   }
+}
+
+/** The end of the slice that starts at `start` (see SLICE_CHARS). */
+function sliceEnd(text: string, start: number): number {
+  if (text.length - start <= SLICE_CHARS) return text.length
+  const from = start + SLICE_CHARS - 1
+  SLICE_END.lastIndex = 0
+  const m = SLICE_END.exec(text.slice(from, from + SLICE_CHARS))
+  if (m !== null) return from + m.index + 1
+  const cut = start + SLICE_CHARS
+  return isHighSurrogate(text.charCodeAt(cut - 1)) ? cut - 1 : cut
 }
 
 /**
@@ -229,19 +287,4 @@ function jsonText(v: unknown): string {
 
 function isHighSurrogate(code: number): boolean {
   return code >= 0xd800 && code <= 0xdbff
-}
-
-/** The UTF-8 size of a string (a lone surrogate is sent as U+FFFD, 3 bytes), without encoding it. */
-function utf8Length(s: string): number {
-  let bytes = 0
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i)
-    if (c < 0x80) bytes += 1
-    else if (c < 0x800) bytes += 2
-    else if (isHighSurrogate(c) && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      bytes += 4
-      i++
-    } else bytes += 3
-  }
-  return bytes
 }

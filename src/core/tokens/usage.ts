@@ -37,9 +37,9 @@ function tokens(v: unknown): number | undefined {
 export interface StreamUsageResult {
   /** The prompt tokens the stream reported; undefined when it reported none (yet). */
   input: number | undefined
-  /** The reported output tokens, or, until the stream reports them, the tokens of the text it streamed. */
+  /** The reported output tokens (plus those of text streamed after the report), or, until the stream reports them, the tokens of the text it streamed. */
   output: number
-  /** Whether `output` is the stream's own report. */
+  /** Whether `output` is the stream's own report, nothing streamed after it. */
   reported: boolean
 }
 
@@ -52,15 +52,18 @@ export interface StreamUsageResult {
  *
  * Until then, and for a stream cut before its report, the output is the tokens of every delta
  * streamed (text, reasoning, refusals, tool-call arguments), as the moderation codecs locate
- * them. Each delta is tokenized on its own and nothing else is kept; a word split across two
- * deltas counts as two tokens, so this over-counts slightly, and it cannot see the hidden
- * reasoning tokens of reasoning models nor use Claude's own tokenizer. Streams of no known LLM
- * format (plain SSE) are not counted.
+ * them; text streamed after a report (a server that reports early) is added to it. Each delta
+ * is tokenized on its own and nothing else is kept; a word split across two deltas counts as
+ * two tokens, so this over-counts slightly, and it cannot see the hidden reasoning tokens of
+ * reasoning models nor use Claude's own tokenizer. Streams of no known LLM format (plain SSE)
+ * are not counted.
  */
 export class StreamUsage {
   private readonly codec: StreamCodec = createStreamCodec()
   private readonly counter: TokenCounter
   private reportedOutput: number | undefined
+  /** The counted output when the output was last reported. */
+  private countedAtReport = 0
   private reportedInput: number | undefined
   /** Anthropic's input fields, each updated by whichever event last carried it. */
   private readonly anthropicInput = new Map<string, number>()
@@ -72,13 +75,15 @@ export class StreamUsage {
   push(ev: SseEvent): void {
     if (ev.commentOnly || ev.data === '[DONE]') return
     const slots = this.codec.extract(ev)
-    if (this.codec.format !== 'plain') for (const s of slots) if (s.kind !== undefined) this.counter.add(s.text)
+    if (this.codec.format !== 'plain') for (const s of slots) if (s.kind === 'delta') this.counter.add(s.text)
     // Most events carry no usage at all; only those that name it are parsed a second time.
     if (ev.data.includes('"usage"')) this.readUsage(parseJson(ev.data))
   }
 
   result(): StreamUsageResult {
-    return { input: this.reportedInput, output: this.reportedOutput ?? this.counter.total, reported: this.reportedOutput !== undefined }
+    if (this.reportedOutput === undefined) return { input: this.reportedInput, output: this.counter.total, reported: false }
+    const since = this.counter.total - this.countedAtReport
+    return { input: this.reportedInput, output: this.reportedOutput + since, reported: since === 0 }
   }
 
   private readUsage(parsed: unknown): void {
@@ -91,7 +96,7 @@ export class StreamUsage {
     const u = usageOf(typeof parsed.type === 'string' && parsed.type.startsWith('response.') && isObject(parsed.response) ? parsed.response.usage : parsed.usage)
     if (u === undefined) return
     this.reportedInput = u.input
-    this.reportedOutput = u.output
+    this.reportOutput(u.output)
   }
 
   /** message_start's output_tokens is a placeholder (1): only message_delta reports the output. */
@@ -103,7 +108,12 @@ export class StreamUsage {
     }
     if (this.anthropicInput.size > 0) this.reportedInput = [...this.anthropicInput.values()].reduce((a, b) => a + b, 0)
     const output = tokens(usage.output_tokens)
-    if (final && output !== undefined) this.reportedOutput = output
+    if (final && output !== undefined) this.reportOutput(output)
+  }
+
+  private reportOutput(output: number): void {
+    this.reportedOutput = output
+    this.countedAtReport = this.counter.total
   }
 }
 

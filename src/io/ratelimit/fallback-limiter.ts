@@ -93,25 +93,8 @@ export class FallbackLimiter implements RateLimitStore {
   }
 
   async acquire(specs: readonly LimitSpec[]): Promise<LimitDecision> {
-    if (this.mode === 'shared') {
-      try {
-        return await this.shared.acquire(specs)
-      } catch (err) {
-        this.degrade(err)
-        return this.fallback(specs)
-      }
-    }
-    const now = this.clock()
-    if (now < this.nextProbeAt) return this.fallback(specs)
-    this.nextProbeAt = now + this.probeMs
-    let decision: LimitDecision
-    try {
-      decision = await this.shared.acquire(specs)
-    } catch {
-      return this.fallback(specs)
-    }
-    this.recover()
-    return decision
+    const shared = await this.viaShared(() => this.shared.acquire(specs))
+    return shared ? shared.value : this.fallback(specs)
   }
 
   /** Shared while Redis answers, else the local buckets (so a fallback counts reconciled tokens too). */
@@ -128,13 +111,10 @@ export class FallbackLimiter implements RateLimitStore {
 
   /** A concurrency slot: shared while Redis answers; when it fails, the onRedisError policy. */
   async lease(key: string, max: number, ttlMs: number): Promise<{ release(): Promise<void> } | undefined> {
-    if (this.mode === 'shared' && this.shared.lease) {
-      try {
-        return await this.shared.lease(key, max, ttlMs)
-      } catch (err) {
-        this.degrade(err)
-      }
-    }
+    const lease = this.shared.lease?.bind(this.shared)
+    // A lease probes too: a policy with only concurrency limits must also find its way back.
+    const shared = lease ? await this.viaShared(() => lease(key, max, ttlMs)) : undefined
+    if (shared) return shared.value
     if (this.onRedisError === 'allow') return { release: async () => {} }
     if (this.onRedisError === 'deny') return undefined
     return this.local.lease(key, max, ttlMs)
@@ -161,6 +141,27 @@ export class FallbackLimiter implements RateLimitStore {
     // A beat in flight would set the key again after the delete.
     await this.beating
     await this.redis.del(this.heartbeatKey).catch(() => undefined)
+  }
+
+  /**
+   * `op` on Redis while shared, or as the one probe per probeMs while not (its success switches
+   * back); undefined when the onRedisError policy must decide instead.
+   */
+  private async viaShared<T>(op: () => Promise<T>): Promise<{ value: T } | undefined> {
+    const probe = this.mode !== 'shared'
+    if (probe) {
+      const now = this.clock()
+      if (now < this.nextProbeAt) return undefined
+      this.nextProbeAt = now + this.probeMs
+    }
+    try {
+      const value = await op()
+      if (probe) this.recover()
+      return { value }
+    } catch (err) {
+      if (!probe) this.degrade(err)
+      return undefined
+    }
   }
 
   private degrade(err: unknown): void {

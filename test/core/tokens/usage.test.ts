@@ -1,6 +1,7 @@
 import t from 'tap'
 import { countTokens as o200k } from 'gpt-tokenizer/encoding/o200k_base'
 import { countTokens as cl100k } from 'gpt-tokenizer/encoding/cl100k_base'
+import { loadTokenizer, TOKENIZED_BYTES } from '../../../src/core/tokens/estimate.js'
 import { StreamUsage, usageFromBody } from '../../../src/core/tokens/usage.js'
 import type { SseEvent } from '../../../src/core/sse/types.js'
 import { fixture, parseSse } from '../../helpers/parity.js'
@@ -19,6 +20,10 @@ function until(events: readonly SseEvent[], marker: string): SseEvent[] {
   if (i < 0) throw new Error(`no event with ${marker}`)
   return events.slice(0, i)
 }
+
+
+await loadTokenizer('o200k_base')
+await loadTokenizer('cl100k_base')
 
 t.test('usageFromBody: each format, the whole prompt as input', async (t) => {
   const chat = { object: 'chat.completion', choices: [], usage: { prompt_tokens: 19, completion_tokens: 10, total_tokens: 29, prompt_tokens_details: { cached_tokens: 12 } } }
@@ -63,6 +68,14 @@ t.test('OpenAI chat: tool-call arguments are output; a stream that never reports
 t.test('OpenAI chat: running totals on every chunk (compatible servers), the last one wins', async (t) => {
   const chunk = (content: string, completion: number) => ({ data: JSON.stringify({ object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content } }], usage: { prompt_tokens: 7, completion_tokens: completion } }) })
   t.same(feed([chunk('a', 1), chunk('b', 2), chunk('c', 3)]).result(), { input: 7, output: 3, reported: true })
+})
+
+t.test('text streamed after a report (a server that reports early) is added to it', async (t) => {
+  const chunk = (content: string, usage?: object) => ({ data: JSON.stringify({ object: 'chat.completion.chunk', choices: content ? [{ index: 0, delta: { content } }] : [], ...(usage ? { usage } : {}) }) })
+  const early = feed([chunk('', { prompt_tokens: 12, completion_tokens: 0 }), chunk('Hello'), chunk(' there, friend')])
+  t.same(early.result(), { input: 12, output: perDelta(['Hello', ' there, friend']), reported: false })
+  const late = feed([chunk('Hello'), chunk(' there, friend'), chunk('', { prompt_tokens: 12, completion_tokens: 3 })])
+  t.same(late.result(), { input: 12, output: 3, reported: true }, 'a report after the text is the whole truth')
 })
 
 t.test('legacy completions: text deltas counted', async (t) => {
@@ -115,6 +128,19 @@ t.test('per-delta counting over-counts a word split across deltas, never keeps t
   const r = feed(['Hel', 'lo', ' wor', 'ld'].map(chunk)).result()
   t.equal(r.output, perDelta(['Hel', 'lo', ' wor', 'ld']))
   t.ok(r.output >= o200k('Hello world'))
+})
+
+t.test('bounded work: past 1 MiB of streamed text, deltas are estimated at 4 bytes a token', async (t) => {
+  const delta = 'hello world, hello world '
+  t.equal(delta.length, 25)
+  const tokenized = o200k(delta)
+  t.not(tokenized, Math.ceil(25 / 4), 'the two ways differ for this delta')
+  const ev = { data: JSON.stringify({ object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: delta } }] }) }
+  const usage = new StreamUsage()
+  const n = 50_000
+  for (let i = 0; i < n; i++) usage.push(ev)
+  const fits = Math.floor(TOKENIZED_BYTES / 25)
+  t.equal(usage.result().output, fits * tokenized + (n - fits) * Math.ceil(25 / 4))
 })
 
 t.test('the encoding option', async (t) => {

@@ -3,6 +3,7 @@ import type { FilterFactory } from '../../chain/types.js'
 import { compilePathPattern, type PathMatcher } from '../../http/path-pattern.js'
 import type { Ports } from '../../ports.js'
 import { createRateLimitFilter, type CompiledLimit } from './filter.js'
+import { loadTokenizer } from '../../tokens/estimate.js'
 import { rateLimitsSchema, type RateLimitsConfig } from './schema.js'
 
 /** `spec.rateLimits`: GCRA limits per subject, tenant, ip, role, route, model or globally. */
@@ -24,6 +25,8 @@ export const rateLimitsFactory: FilterFactory<RateLimitsConfig, Ports> = {
       return { config: c, ...(c.match.paths ? { paths } : {}), ...(c.match.methods ? { methods: new Set(c.match.methods) } : {}) }
     })
     if (errors.length > 0) throw new ConfigCompileErrors(errors)
+    // The tokenizer's tables are large: loaded only for a policy with a token budget (see estimate.ts).
+    if (config.some((c) => c.tokens !== undefined)) void loadTokenizer()
     return createRateLimitFilter(limits, ports)
   },
 }
