@@ -13,10 +13,10 @@ import { randomBytes, randomUUID } from 'node:crypto'
 import { Redis } from 'ioredis'
 import { SignJWT } from 'jose'
 import OpenAI from 'openai'
-import { startStack, type Stack } from '../helpers/chaperone.js'
+import { startStack } from '../helpers/chaperone.js'
 import { startRedisServer } from '../helpers/redis-server.js'
 import { rawRequest } from '../helpers/raw-http.js'
-import { estimateRequest, TokenCounter } from '../../src/core/tokens/estimate.js'
+import { estimateRequest, loadTokenizer, TokenCounter } from '../../src/core/tokens/estimate.js'
 import { storageKey } from '../../src/core/filters/rateLimits/keys.js'
 
 const ISSUER = 'https://hmac.test/'
@@ -127,12 +127,8 @@ function sseData(text: string): string[] {
 
 t.test('rate limits end to end: tiers, client ip, token budgets, concurrency, penalties, shadow', async (t) => {
   const redisServer = await startRedisServer()
-  let stack: Stack | undefined
-  t.teardown(async () => {
-    await stack?.close()
-    await redisServer.stop()
-  })
-  stack = await startStack({
+  t.teardown(() => redisServer.stop())
+  const s = await startStack({
     files: { 'policy.yaml': POLICY, 'hmac.secret': SECRET },
     adjust: (c) => ({
       ...c,
@@ -143,7 +139,10 @@ t.test('rate limits end to end: tiers, client ip, token budgets, concurrency, pe
       rateLimits: { onRedisError: 'local', replicas: 1, commandTimeoutMs: 1000, probeMs: 100 },
     }),
   })
-  const s = stack
+  t.teardown(() => s.close())
+  // The policy's compile started loading the tokenizer; until it is in, estimates are 4 bytes a
+  // token. Waiting for it makes this test's estimates and the filter's the same.
+  await loadTokenizer()
   const redis = new Redis(redisServer.url, { maxRetriesPerRequest: 0 })
   t.teardown(() => redis.disconnect())
 
