@@ -18,7 +18,7 @@ import { Metrics } from './io/metrics.js'
 import { Upstream } from './io/upstream.js'
 import { createProxyServer, type ProxyServer } from './server.js'
 import { runCheck } from './core/filters/moderation/check.js'
-import type { Classifier, Ports, RevocationStore } from './core/ports.js'
+import type { Classifier, PenaltyStore, Ports, RevocationStore } from './core/ports.js'
 import { JwksRegistry } from './io/jwks/registry.js'
 import { PolicyFileReader } from './io/config/policy-files.js'
 import { connectRedis } from './io/redis/connect.js'
@@ -123,7 +123,10 @@ export async function startChaperone(opts: StartOptions): Promise<Running> {
       })
     : new MemoryLimiter()
   if (rateLimits instanceof FallbackLimiter) metrics.rateLimitModes(() => rateLimits.modeSeconds())
-  const penalties = limiterRedis ? new RedisPenaltyStore({ redis: limiterRedis, keyPrefix: config.redis.keyPrefix }) : new MemoryPenaltyStore()
+  const penalties = limiterRedis ? skipWhileDown(new RedisPenaltyStore({ redis: limiterRedis, keyPrefix: config.redis.keyPrefix }), () => !(rateLimits instanceof FallbackLimiter) || rateLimits.redisHealthy) : new MemoryPenaltyStore()
+  // Serve once the limiter's connection is up (bounded), so the first checks do not time out
+  // into the fallback just because the socket was still connecting.
+  if (limiterRedis && limiterRedis.status !== 'ready') await Promise.race([once(limiterRedis, 'ready'), new Promise((r) => setTimeout(r, 2000).unref())])
   const jwks = new JwksRegistry({ log, now: nowMs, onFetch: (uri, outcome) => metrics.jwksFetch(uri, outcome) })
   const policyFiles = new PolicyFileReader(opts.configDir)
   const ports: Ports = {
@@ -255,6 +258,18 @@ async function listen(server: http.Server, hostPort: string): Promise<AddressInf
 function urlOf(a: AddressInfo): string {
   const host = a.family === 'IPv6' ? `[${a.address}]` : a.address
   return `http://${host}:${a.port}`
+}
+
+/**
+ * The penalty box shares the rate limiter's Redis: while the limiter knows Redis is down, a box
+ * check would only wait out the command timeout on every request, so it is skipped (not
+ * enforced) until the limiter's probe finds Redis again.
+ */
+function skipWhileDown(store: PenaltyStore, healthy: () => boolean): PenaltyStore {
+  return {
+    boxedFor: (key) => (healthy() ? store.boxedFor(key) : Promise.reject(new Error('redis unavailable (rate limiter fallback)'))),
+    report: (key, points, cfg) => (healthy() ? store.report(key, points, cfg) : Promise.reject(new Error('redis unavailable (rate limiter fallback)'))),
+  }
 }
 
 /** Wires process signals: SIGTERM/SIGINT drain and exit 0, SIGHUP reloads. */

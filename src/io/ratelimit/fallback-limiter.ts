@@ -120,6 +120,11 @@ export class FallbackLimiter implements RateLimitStore {
     return this.local.lease(key, max, ttlMs)
   }
 
+  /** Redis answers (as far as the last check knows): other Redis features can skip it when not. */
+  get redisHealthy(): boolean {
+    return this.mode === 'shared'
+  }
+
   /** Replicas the `local` fallback divides limits by. */
   replicaCount(): number {
     return this.replicas

@@ -201,7 +201,8 @@ export function createRateLimitFilter(limits: readonly CompiledLimit[], ports: P
       // back. Otherwise charge what was used, reported or counted; an abort is charged for what
       // was streamed before it.
       const m = t.meter?.measured()
-      const used = t.failed ? 0 : m ? (m.input ?? t.promptTokens) + m.output : outcome.kind === 'completed' ? t.reserved : 0
+      // A client gone before the answer's head still had its prompt read: that much is charged.
+      const used = t.failed ? 0 : m ? (m.input ?? t.promptTokens) + m.output : outcome.kind === 'completed' ? t.reserved : outcome.kind === 'aborted' ? t.promptTokens : 0
       const delta = used - t.reserved
       if (delta === 0) return
       for (const spec of t.specs) store.adjust(spec, delta).catch((err: unknown) => ctx.log.warn({ err, limit: spec.name }, 'token reconciliation failed'))
