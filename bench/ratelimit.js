@@ -31,7 +31,7 @@ async function main() {
     const redis = await startRedis(tmp)
     log(`ratelimit 1/2 decision cost at ${o.rate} checks/s on loopback Redis`)
     const decision = await decisionCost(redis.url)
-    log(`  p50 ${decision.p50Ms.toFixed(3)} ms, p99 ${decision.p99Ms.toFixed(3)} ms, ${decision.checks} checks, ${decision.errors} errors`)
+    log(`  from send p50 ${decision.serviceP50Ms.toFixed(3)} ms, p99 ${decision.serviceP99Ms.toFixed(3)} ms; from schedule p50 ${decision.p50Ms.toFixed(3)} ms, p99 ${decision.p99Ms.toFixed(3)} ms; ${decision.checks} checks, ${decision.errors} errors`)
     log('ratelimit 2/2 end to end, interleaved')
     const e2e = await endToEnd(redis.url, tmp)
     const run = { date: new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC'), options: o, decision, e2e }
@@ -62,6 +62,7 @@ async function decisionCost(url) {
   for (let i = 0; i < 500; i++) await limiter.acquire(specs(i))
   const total = o.rate * o.seconds
   const lat = new Float64Array(total)
+  const service = new Float64Array(total)
   let errors = 0
   const start = performance.now()
   const pending = []
@@ -69,19 +70,21 @@ async function decisionCost(url) {
     const due = start + (i * 1000) / o.rate
     const wait = due - performance.now()
     if (wait > 1) await new Promise((r) => setTimeout(r, wait))
-    // From the scheduled time, or from the send when the timer fired a little early.
-    const from = Math.max(due, performance.now())
-    pending.push(
-      limiter.acquire(specs(i)).then(
-        () => void (lat[i] = performance.now() - from),
-        () => void (errors++, (lat[i] = performance.now() - from)),
-      ),
-    )
+    // From the scheduled time (a late send counts its wait), or from the send when it left early.
+    const sent = performance.now()
+    const from = Math.min(due, sent)
+    const done = () => {
+      const end = performance.now()
+      lat[i] = end - from
+      service[i] = end - sent
+    }
+    pending.push(limiter.acquire(specs(i)).then(done, () => void (errors++, done())))
   }
   await Promise.all(pending)
   redis.disconnect()
   const all = Array.from(lat)
-  return { p50Ms: percentile(all, 50), p99Ms: percentile(all, 99), checks: total, errors }
+  const svc = Array.from(service)
+  return { p50Ms: percentile(all, 50), p99Ms: percentile(all, 99), serviceP50Ms: percentile(svc, 50), serviceP99Ms: percentile(svc, 99), checks: total, errors }
 }
 
 /** @param {string} url @param {string} tmp */
@@ -162,8 +165,9 @@ Run ${run.date}, \`node bench/ratelimit.js\`${quick ? ' --quick' : ''}. Decision
 
 | measure | value | target | verdict |
 |---|---|---|---|
-| decision p50 at ${run.options.rate}/s | ${run.decision.p50Ms.toFixed(3)} ms | ≤ 0.2 ms | ${verdict(run.decision.p50Ms, 0.2)} |
-| decision p99 at ${run.options.rate}/s | ${run.decision.p99Ms.toFixed(3)} ms | ≤ 1 ms | ${verdict(run.decision.p99Ms, 1)} |
+| decision p50 at ${run.options.rate}/s, from send | ${run.decision.serviceP50Ms.toFixed(3)} ms | ≤ 0.2 ms | ${verdict(run.decision.serviceP50Ms, 0.2)} |
+| decision p99 at ${run.options.rate}/s, from send | ${run.decision.serviceP99Ms.toFixed(3)} ms | ≤ 1 ms | ${verdict(run.decision.serviceP99Ms, 1)} |
+| decision p50 / p99 from the scheduled time (adds the load generator's own timer lateness) | ${run.decision.p50Ms.toFixed(3)} / ${run.decision.p99Ms.toFixed(3)} ms | | |
 | decision errors (timeouts) | ${run.decision.errors} | 0 | |
 | limits on, added p50 over pass-through (end to end, pooled pairs) | ${run.e2e.addedP50Us.toFixed(1)} µs | | |
 | limits on, added p99 over pass-through | ${run.e2e.addedP99Us.toFixed(1)} µs | | |
