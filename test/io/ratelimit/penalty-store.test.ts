@@ -1,11 +1,9 @@
-import { once } from 'node:events'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
+import { allKeys, redisClient } from '../../helpers/redis-client.js'
 import type { Redis } from 'ioredis'
 import type { PenaltyConfig } from '../../../src/core/ratelimit/penalty.js'
 import { MemoryPenaltyStore, RedisPenaltyStore, type PenaltyStore } from '../../../src/io/ratelimit/penalty-store.js'
-import { connectRedis } from '../../../src/io/redis/connect.js'
-import { captureLog } from '../../helpers/capture-log.js'
 import { mulberry32 } from '../../helpers/prng.js'
 import { startRedisServer, type RedisServer } from '../../helpers/redis-server.js'
 
@@ -21,23 +19,7 @@ async function server(t: Teardown): Promise<RedisServer> {
   return s
 }
 
-async function client(t: Teardown, url: string): Promise<Redis> {
-  const redis = connectRedis(url, { name: 'penalty-test', log: captureLog() })
-  t.teardown(() => redis.disconnect())
-  if (redis.status !== 'ready') await once(redis, 'ready')
-  return redis
-}
 
-async function allKeys(redis: Redis): Promise<string[]> {
-  const keys: string[] = []
-  let cursor = '0'
-  do {
-    const [next, batch] = await redis.scan(cursor, 'COUNT', 1000)
-    cursor = next
-    keys.push(...batch)
-  } while (cursor !== '0')
-  return keys
-}
 
 /**
  * One subject's story. What it records is what a store must answer alike on any clock: box
@@ -185,3 +167,7 @@ t.test('the memory store: bounded, drops what expired, refuses bad points', asyn
   await t.rejects(store.report('f', Number.NaN, cfg), RangeError)
   await t.rejects(store.report('f', -1, cfg), RangeError)
 })
+
+function client(t: Teardown, url: string): Promise<Redis> {
+  return redisClient(t, url, 'penalty-test')
+}

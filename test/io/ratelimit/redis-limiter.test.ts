@@ -1,10 +1,8 @@
-import { once } from 'node:events'
 import t from 'tap'
+import { allKeys, redisClient } from '../../helpers/redis-client.js'
 import type { Redis } from 'ioredis'
 import type { LimitSpec } from '../../../src/core/ports.js'
-import { connectRedis } from '../../../src/io/redis/connect.js'
 import { RedisLimiter } from '../../../src/io/ratelimit/redis-limiter.js'
-import { captureLog } from '../../helpers/capture-log.js'
 import { mulberry32 } from '../../helpers/prng.js'
 import { startRedisServer, type RedisServer } from '../../helpers/redis-server.js'
 import { startTcpDelayProxy } from '../../helpers/tcp-delay-proxy.js'
@@ -28,23 +26,7 @@ async function server(t: Teardown): Promise<RedisServer> {
   return s
 }
 
-async function client(t: Teardown, url: string, commandTimeoutMs?: number): Promise<Redis> {
-  const redis = connectRedis(url, { name: 'ratelimit-test', log: captureLog(), ...(commandTimeoutMs !== undefined && { commandTimeoutMs }) })
-  t.teardown(() => redis.disconnect())
-  if (redis.status !== 'ready') await once(redis, 'ready')
-  return redis
-}
 
-async function allKeys(redis: Redis): Promise<string[]> {
-  const keys: string[] = []
-  let cursor = '0'
-  do {
-    const [next, batch] = await redis.scan(cursor, 'COUNT', 1000)
-    cursor = next
-    keys.push(...batch)
-  } while (cursor !== '0')
-  return keys
-}
 
 t.test('three replicas, 1000 concurrent requests, limit 50 per minute: at most 50 pass', async (t) => {
   const s = await server(t)
@@ -209,3 +191,7 @@ t.test('a slow Redis fails the acquire within the command timeout', async (t) =>
   const tookMs = performance.now() - start
   t.ok(tookMs < 150, `rejected after ${Math.round(tookMs)} ms, not after the 400 ms round trip`)
 })
+
+function client(t: Teardown, url: string, commandTimeoutMs?: number): Promise<Redis> {
+  return redisClient(t, url, 'ratelimit-test', commandTimeoutMs)
+}
