@@ -107,6 +107,7 @@ export async function startChaperone(opts: StartOptions): Promise<Running> {
   const revocations: RevocationStore & { close?(): void } = redis
     ? new RedisRevocationStore({ redis, keyPrefix: config.redis.keyPrefix, pollMs: config.revocations.pollMs, maxEntries: config.revocations.maxEntries, now: nowMs, log })
     : new MemoryRevocationStore({ now: nowMs, maxEntries: config.revocations.maxEntries })
+  if (redis) await untilReady(redis)
   if (revocations instanceof RedisRevocationStore) await revocations.start()
   // Its own connection: a rate-limit check waits at most rateLimits.commandTimeoutMs (20 ms by
   // default), far less than revocation sync may.
@@ -124,9 +125,9 @@ export async function startChaperone(opts: StartOptions): Promise<Running> {
     : new MemoryLimiter()
   if (rateLimits instanceof FallbackLimiter) metrics.rateLimitModes(() => rateLimits.modeSeconds())
   const penalties = limiterRedis ? skipWhileDown(new RedisPenaltyStore({ redis: limiterRedis, keyPrefix: config.redis.keyPrefix }), () => !(rateLimits instanceof FallbackLimiter) || rateLimits.redisHealthy) : new MemoryPenaltyStore()
-  // Serve once the limiter's connection is up (bounded), so the first checks do not time out
-  // into the fallback just because the socket was still connecting.
-  if (limiterRedis && limiterRedis.status !== 'ready') await Promise.race([once(limiterRedis, 'ready'), new Promise((r) => setTimeout(r, 2000).unref())])
+  // Serve once the limiter's connection is up, so the first checks do not time out into the
+  // fallback just because the socket was still connecting.
+  if (limiterRedis) await untilReady(limiterRedis)
   const jwks = new JwksRegistry({ log, now: nowMs, onFetch: (uri, outcome) => metrics.jwksFetch(uri, outcome) })
   const policyFiles = new PolicyFileReader(opts.configDir)
   const ports: Ports = {
@@ -258,6 +259,20 @@ async function listen(server: http.Server, hostPort: string): Promise<AddressInf
 function urlOf(a: AddressInfo): string {
   const host = a.family === 'IPv6' ? `[${a.address}]` : a.address
   return `http://${host}:${a.port}`
+}
+
+/**
+ * Waits (at most 2 s) for a connection to be ready. A Redis that is down at boot must not keep the
+ * sidecar from starting: each feature then follows its own policy for a Redis that is away.
+ */
+async function untilReady(redis: Redis): Promise<void> {
+  if (redis.status === 'ready') return
+  let timer: NodeJS.Timeout | undefined
+  await Promise.race([
+    once(redis, 'ready').catch(() => undefined),
+    new Promise<void>((r) => (timer = setTimeout(r, 2000))),
+  ])
+  clearTimeout(timer)
 }
 
 /**
