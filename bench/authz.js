@@ -6,20 +6,19 @@
 // chatbot, through Chaperone as a pass-through, and through Chaperone with authz on and a cached
 // token, so the added latency is read as a difference within one run. Writes its section of
 // bench/RESULTS.md (between the authz markers) and bench/results-authz.json.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { SignJWT, exportJWK, generateKeyPair, createLocalJWKSet } from 'jose'
-import { Pool } from 'undici'
 import { percentile } from './lib/stats.js'
 import { stopAll } from './lib/procs.js'
-import { startChaperone, startUpstream } from './lib/targets.js'
+import { pairedEndToEnd } from './lib/paired.js'
+import { writeSection } from './lib/sections.js'
+import { startUpstream } from './lib/targets.js'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const log = (/** @type {string} */ line) => process.stdout.write(`${line}\n`)
-const BEGIN = '<!-- authz:begin -->'
-const END = '<!-- authz:end -->'
 const hr = process.hrtime.bigint
 const ISSUER = 'https://auth.bench/'
 
@@ -47,9 +46,7 @@ async function main() {
     const run = { date: new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC'), options: o, verify, cached, decision, filter, e2e }
     writeFileSync(join(root, 'bench', 'results-authz.json'), JSON.stringify(run, null, 2) + '\n')
     const file = join(root, 'bench', 'RESULTS.md')
-    const current = existsSync(file) ? readFileSync(file, 'utf8') : ''
-    const section = `${BEGIN}\n${render(run)}\n${END}`
-    writeFileSync(file, current.includes(BEGIN) ? current.replace(new RegExp(`${BEGIN}[\\s\\S]*${END}`), section) : `${current.trimEnd()}\n\n${section}\n`)
+    writeSection(file, 'authz', render(run))
     log(`\nwrote the authz section of ${file} and results-authz.json`)
   } finally {
     await stopAll()
@@ -174,61 +171,18 @@ function benchRules() {
 
 /** @param {any} k @param {string} tmp */
 async function endToEnd(k, tmp) {
-  const bin = join(root, 'dist', 'cli.js')
   const upstream = await startUpstream(root, tmp)
-  const policy = authzPolicy()
-  // Two processes of each kind: two identical processes differ by tens of µs at p50 on this
-  // machine (placement, JIT), as much as the target itself, so the difference between the kinds
-  // is read on pooled samples, and the pass-through pair's own gap is reported as the noise floor.
-  const targets = [
-    upstream.target,
-    (await startChaperone(bin, tmp, upstream.port)).target,
-    (await startChaperone(bin, tmp, upstream.port, { name: 'chaperone-b' })).target,
-    (await startChaperone(bin, tmp, upstream.port, { name: 'authz', files: { 'authz.yaml': policy, 'jwks.json': JSON.stringify(k.jwks) } })).target,
-    (await startChaperone(bin, tmp, upstream.port, { name: 'authz-b', files: { 'authz.yaml': policy, 'jwks.json': JSON.stringify(k.jwks) } })).target,
-  ]
-  const auth = `Bearer ${await token(k)}`
-  /** @type {Record<string, number[]>} */
-  const lat = Object.fromEntries(targets.map((t) => [t.name, []]))
-  for (const t of targets) await sequentialChat(t.origin, auth, 200)
-  for (let round = 1; round <= o.rounds; round++) {
-    for (const t of targets) {
-      const r = await sequentialChat(t.origin, auth, o.requestsPerRound)
-      lat[t.name]?.push(...r)
-      log(`  round ${round}/${o.rounds} ${t.name.padEnd(12)} p50 ${percentile(r, 50).toFixed(3)} ms p99 ${percentile(r, 99).toFixed(3)} ms`)
-    }
-  }
-  /** @type {Record<string, { p50Ms: number, p99Ms: number, samples: number }>} */
-  const summary = {}
-  for (const t of targets) summary[t.name] = { p50Ms: percentile(lat[t.name] ?? [], 50), p99Ms: percentile(lat[t.name] ?? [], 99), samples: lat[t.name]?.length ?? 0 }
-  const pooled = (/** @type {string[]} */ names) => names.flatMap((n) => lat[n] ?? [])
-  const pass = pooled(['chaperone', 'chaperone-b'])
-  const authz = pooled(['authz', 'authz-b'])
-  return {
-    targets: targets.map((t) => t.name),
-    summary,
-    addedOverPassThroughP50Us: (percentile(authz, 50) - percentile(pass, 50)) * 1000,
-    addedOverPassThroughP99Us: (percentile(authz, 99) - percentile(pass, 99)) * 1000,
-    noiseFloorP50Us: Math.abs((summary.chaperone?.p50Ms ?? 0) - (summary['chaperone-b']?.p50Ms ?? 0)) * 1000,
-  }
-}
-
-/** Sequential chat completions on one keep-alive connection; every reply must be 200. @param {string} origin @param {string} auth @param {number} n */
-async function sequentialChat(origin, auth, n) {
-  const p = new Pool(origin, { connections: 1, pipelining: 1 })
-  const out = []
-  try {
-    for (let i = 0; i < n; i++) {
-      const t0 = hr()
-      const { statusCode, body } = await p.request({ path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json', authorization: auth }, body: '{"model":"demo","messages":[{"role":"user","content":"ping"}]}' })
-      await body.arrayBuffer()
-      if (statusCode !== 200) throw new Error(`${origin}: HTTP ${statusCode}`)
-      out.push(Number(hr() - t0) / 1e6)
-    }
-  } finally {
-    await p.close()
-  }
-  return out
+  return pairedEndToEnd({
+    bin: join(root, 'dist', 'cli.js'),
+    tmp,
+    upstream,
+    name: 'authz',
+    files: { 'authz.yaml': authzPolicy(), 'jwks.json': JSON.stringify(k.jwks) },
+    headers: { authorization: `Bearer ${await token(k)}` },
+    rounds: o.rounds,
+    requestsPerRound: o.requestsPerRound,
+    log,
+  })
 }
 
 function authzPolicy() {
@@ -271,7 +225,7 @@ ${run.e2e.targets.map(row).join('\n')}
 
 | measure | value | target | verdict |
 |---|---|---|---|
-| cached-token request, added p50 over pass-through (end to end, pooled pairs) | ${run.e2e.addedOverPassThroughP50Us.toFixed(1)} µs | ≤ 50 µs | ${verdict(run.e2e.addedOverPassThroughP50Us, 50)} |
+| cached-token request, added p50 over pass-through (end to end, pooled pairs) | ${run.e2e.addedP50Us.toFixed(1)} µs | ≤ 50 µs | ${verdict(run.e2e.addedP50Us, 50)} |
 | noise floor: p50 gap between the two identical pass-through processes | ${run.e2e.noiseFloorP50Us.toFixed(1)} µs | | |
 | uncached RS256 verify, p50 (p99) | ${run.verify.RS256.p50Us.toFixed(1)} µs (${run.verify.RS256.p99Us.toFixed(1)}) | ≤ 150 µs | ${verdict(run.verify.RS256.p50Us, 150)} |
 | uncached ES256 verify, p50 (p99) | ${run.verify.ES256.p50Us.toFixed(1)} µs (${run.verify.ES256.p99Us.toFixed(1)}) | ≤ 150 µs | ${verdict(run.verify.ES256.p50Us, 150)} |

@@ -16,12 +16,11 @@ import { runEngineBench } from './lib/moderation-engine.js'
 import { lateness, positionTimedStream } from './lib/moderation-stream.js'
 import { stopAll } from './lib/procs.js'
 import { percentile } from './lib/stats.js'
+import { writeSection } from './lib/sections.js'
 import { startChaperone, startUpstream } from './lib/targets.js'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const log = (/** @type {string} */ line) => process.stdout.write(`${line}\n`)
-const BEGIN = '<!-- moderation:begin -->'
-const END = '<!-- moderation:end -->'
 
 /** @param {string[]} argv */
 function options(argv) {
@@ -61,10 +60,7 @@ export async function runModerationBench(argv = process.argv.slice(2)) {
     writeFileSync(join(root, 'bench', 'results-moderation.json'), JSON.stringify(run, null, 2) + '\n')
     const md = renderModeration(run)
     const file = join(root, 'bench', 'RESULTS.md')
-    const current = existsSync(file) ? readFileSync(file, 'utf8') : ''
-    const section = `${BEGIN}\n${md}\n${END}`
-    const next = current.includes(BEGIN) ? current.replace(new RegExp(`${BEGIN}[\\s\\S]*${END}`), section) : `${current.trimEnd()}\n\n${section}\n`
-    writeFileSync(file, next)
+    writeSection(file, 'moderation', md)
     log(`\nwrote the moderation section of ${file} and results-moderation.json`)
     return run
   } finally {

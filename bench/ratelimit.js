@@ -6,21 +6,19 @@
 // Chaperones against two with limits on (Redis-backed), pooled, so the added latency is read
 // against the noise between identical processes. Writes its section of bench/RESULTS.md (between
 // the ratelimit markers) and bench/results-ratelimit.json.
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { Pool } from 'undici'
 import { percentile } from './lib/stats.js'
 import { stopAll } from './lib/procs.js'
 import { startRedis } from './lib/redis.js'
-import { startChaperone, startUpstream } from './lib/targets.js'
+import { pairedEndToEnd } from './lib/paired.js'
+import { writeSection } from './lib/sections.js'
+import { startUpstream } from './lib/targets.js'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const log = (/** @type {string} */ line) => process.stdout.write(`${line}\n`)
-const BEGIN = '<!-- ratelimit:begin -->'
-const END = '<!-- ratelimit:end -->'
-const hr = process.hrtime.bigint
 const quick = process.argv.includes('--quick')
 const o = { rate: 2000, seconds: quick ? 3 : 10, rounds: quick ? 2 : 5, requestsPerRound: quick ? 500 : 2000 }
 const dist = (/** @type {string} */ p) => import(join(root, 'dist', p))
@@ -37,9 +35,7 @@ async function main() {
     const run = { date: new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC'), options: o, decision, e2e }
     writeFileSync(join(root, 'bench', 'results-ratelimit.json'), JSON.stringify(run, null, 2) + '\n')
     const file = join(root, 'bench', 'RESULTS.md')
-    const current = existsSync(file) ? readFileSync(file, 'utf8') : ''
-    const section = `${BEGIN}\n${render(run)}\n${END}`
-    writeFileSync(file, current.includes(BEGIN) ? current.replace(new RegExp(`${BEGIN}[\\s\\S]*${END}`), section) : `${current.trimEnd()}\n\n${section}\n`)
+    writeSection(file, 'ratelimit', render(run))
     log(`\nwrote the ratelimit section of ${file} and results-ratelimit.json`)
   } finally {
     await stopAll()
@@ -89,57 +85,17 @@ async function decisionCost(url) {
 
 /** @param {string} url @param {string} tmp */
 async function endToEnd(url, tmp) {
-  const bin = join(root, 'dist', 'cli.js')
   const upstream = await startUpstream(root, tmp)
-  const files = { 'chaperone.yaml': `redis: { url: "${url}" }\n`, 'limits.yaml': policy() }
-  const targets = [
-    upstream.target,
-    (await startChaperone(bin, tmp, upstream.port)).target,
-    (await startChaperone(bin, tmp, upstream.port, { name: 'chaperone-b' })).target,
-    (await startChaperone(bin, tmp, upstream.port, { name: 'limited', files })).target,
-    (await startChaperone(bin, tmp, upstream.port, { name: 'limited-b', files })).target,
-  ]
-  /** @type {Record<string, number[]>} */
-  const lat = Object.fromEntries(targets.map((t) => [t.name, []]))
-  for (const t of targets) await sequentialChat(t.origin, 200)
-  for (let round = 1; round <= o.rounds; round++) {
-    for (const t of targets) {
-      const r = await sequentialChat(t.origin, o.requestsPerRound)
-      lat[t.name]?.push(...r)
-      log(`  round ${round}/${o.rounds} ${t.name.padEnd(12)} p50 ${percentile(r, 50).toFixed(3)} ms p99 ${percentile(r, 99).toFixed(3)} ms`)
-    }
-  }
-  /** @type {Record<string, { p50Ms: number, p99Ms: number, samples: number }>} */
-  const summary = {}
-  for (const t of targets) summary[t.name] = { p50Ms: percentile(lat[t.name] ?? [], 50), p99Ms: percentile(lat[t.name] ?? [], 99), samples: lat[t.name]?.length ?? 0 }
-  const pooled = (/** @type {string[]} */ names) => names.flatMap((n) => lat[n] ?? [])
-  const pass = pooled(['chaperone', 'chaperone-b'])
-  const limited = pooled(['limited', 'limited-b'])
-  return {
-    targets: targets.map((t) => t.name),
-    summary,
-    addedP50Us: (percentile(limited, 50) - percentile(pass, 50)) * 1000,
-    addedP99Us: (percentile(limited, 99) - percentile(pass, 99)) * 1000,
-    noiseFloorP50Us: Math.abs((summary.chaperone?.p50Ms ?? 0) - (summary['chaperone-b']?.p50Ms ?? 0)) * 1000,
-  }
-}
-
-/** @param {string} origin @param {number} n */
-async function sequentialChat(origin, n) {
-  const p = new Pool(origin, { connections: 1, pipelining: 1 })
-  const out = []
-  try {
-    for (let i = 0; i < n; i++) {
-      const t0 = hr()
-      const { statusCode, body } = await p.request({ path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"model":"demo","messages":[{"role":"user","content":"ping"}]}' })
-      await body.arrayBuffer()
-      if (statusCode !== 200) throw new Error(`${origin}: HTTP ${statusCode}`)
-      out.push(Number(hr() - t0) / 1e6)
-    }
-  } finally {
-    await p.close()
-  }
-  return out
+  return pairedEndToEnd({
+    bin: join(root, 'dist', 'cli.js'),
+    tmp,
+    upstream,
+    name: 'limited',
+    files: { 'chaperone.yaml': `redis: { url: "${url}" }\n`, 'limits.yaml': policy() },
+    rounds: o.rounds,
+    requestsPerRound: o.requestsPerRound,
+    log,
+  })
 }
 
 /** Two request limits on every chat completion, high enough that the bench is never refused. */

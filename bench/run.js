@@ -16,6 +16,7 @@ import { findNginx, NGINX_WORKERS } from './lib/nginx.js'
 import { cpuSecondsOf, machineBusySeconds, memoryMiB, selfCpuSeconds } from './lib/procfs.js'
 import { stopAll } from './lib/procs.js'
 import { renderMarkdown, renderSummary } from './lib/report.js'
+import { ownedSections } from './lib/sections.js'
 import { timedStream } from './lib/sse-client.js'
 import { percentile } from './lib/stats.js'
 import { concurrentStreams, sequentialTtft, streamLatency } from './lib/stream-load.js'
@@ -178,8 +179,7 @@ async function main() {
     // The moderation, authz and rate-limit benches own their sections: keep them until they rerun.
     const resultsFile = join(opts.outDir, 'RESULTS.md')
     const previous = existsSync(resultsFile) ? readFileSync(resultsFile, 'utf8') : ''
-    const sections = ['moderation', 'authz', 'ratelimit'].map((n) => new RegExp(`<!-- ${n}:begin -->[\\s\\S]*<!-- ${n}:end -->`).exec(previous)?.[0]).filter(Boolean)
-    writeFileSync(resultsFile, renderMarkdown(run) + sections.map((s) => `\n${s}\n`).join(''))
+    writeFileSync(resultsFile, renderMarkdown(run) + ownedSections(previous).map((s) => `\n${s}\n`).join(''))
     writeFileSync(join(opts.outDir, 'results.json'), JSON.stringify({ ...run, options: { ...opts, chaperoneBin: undefined, outDir: undefined }, rounds }, null, 2) + '\n')
     log('')
     log(renderSummary(run))

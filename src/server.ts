@@ -12,7 +12,7 @@ import { acceptRequestId } from './core/http/request-id.js'
 import { routeLabel } from './core/http/route-label.js'
 import { isWebSocketUpgrade, serializeRequestHead, upgradeRequestHeaders } from './core/http/upgrade.js'
 import { openTunnel, type Tunnel } from './io/tunnel.js'
-import { canonicalizeTarget } from './core/http/canonical-path.js'
+import { admitTarget } from './core/http/request-target.js'
 import { canonicalHost } from './core/http/canonical-host.js'
 import { HeaderEditList } from './core/http/header-edits.js'
 import { clientIp } from './core/http/client-ip.js'
@@ -96,10 +96,8 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
       writeRawError(socket, code, requestId, extra)
     }
     if (!isWebSocketUpgrade(req.method, raw)) return refuse('upgrade_refused', `upgrade: ${rawHeaderValue(raw, 'upgrade') ?? ''}`)
-    if (req.url?.charCodeAt(0) !== 0x2f) return refuse('bad_request', 'request target not in origin-form')
-    if (countHeader(raw, 'host') > 1) return refuse('bad_request', 'duplicate Host header')
-    const target = canonicalizeTarget(req.url)
-    if (!target.ok) return refuse('invalid_path', `request target refused: ${target.reason}`)
+    const target = admitTarget(req.url, raw)
+    if (!target.ok) return refuse(target.code, target.detail)
     const snapshot = store.current()
     if (!snapshot) return refuse('not_ready')
     if (draining) return refuse('shutting_down')
@@ -169,9 +167,9 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
     metrics.inflight(1)
     const raw = req.rawHeaders
     const requestId = acceptRequestId(rawHeaderValue(raw, 'x-request-id')) ?? randomUUID()
-    const target = req.url?.charCodeAt(0) === 0x2f ? canonicalizeTarget(req.url) : undefined
-    const forwardPath = target?.ok ? target.path : pathOnly(req.url)
-    const forwardUrl = target?.ok ? target.path + target.query : (req.url ?? '/')
+    const target = admitTarget(req.url, raw)
+    const forwardPath = target.ok ? target.path : pathOnly(req.url)
+    const forwardUrl = target.ok ? target.path + target.query : (req.url ?? '/')
     const route = routeLabel(forwardPath)
     const snapshot = store.current()
     // The status we report in metrics and the access log; set when the head is written.
@@ -210,13 +208,7 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
     }
 
     if (!snapshot) return fail('not_ready')
-    // Only origin-form targets (RFC 9112 §3.2.1): an absolute-form or asterisk-form target would
-    // let a client steer routing and, later, authz with a URL the chatbot never sees as such.
-    if (!target) return fail('bad_request', { connection: 'close' }, `request target not in origin-form: ${req.url?.slice(0, 64)}`)
-    // Authorize exactly what is forwarded: the canonical path, or nothing.
-    if (!target.ok) return fail('invalid_path', undefined, `request target refused: ${target.reason}`)
-    // Two Hosts would let routing and authorization read different ones (Node keeps the first).
-    if (countHeader(raw, 'host') > 1) return fail('bad_request', { connection: 'close' }, 'duplicate Host header')
+    if (!target.ok) return fail(target.code, target.close ? { connection: 'close' } : undefined, target.detail)
 
     const bodyState = { tooLarge: false }
     // Scanning rawHeaders avoids building req.headers, which Node does lazily on first access.
@@ -471,10 +463,11 @@ class ProxyRequestInfo implements RequestInfo {
   readonly query: string
   readonly rawHeaders: readonly string[]
   readonly remoteAddress: string
-  readonly clientIp: string
   readonly protocol = 'http' as const
-  readonly host?: string
   readonly #req: http.IncomingMessage
+  readonly #trustedHops: number
+  #clientIp: string | undefined
+  #host: { value: string | undefined } | undefined
 
   constructor(req: http.IncomingMessage, target: { path: string; query: string }, trustedHops: number) {
     this.#req = req
@@ -484,9 +477,16 @@ class ProxyRequestInfo implements RequestInfo {
     this.query = target.query
     this.rawHeaders = req.rawHeaders
     this.remoteAddress = req.socket.remoteAddress ?? ''
-    this.clientIp = clientIp(req.rawHeaders, this.remoteAddress, trustedHops)
-    const host = canonicalHost(rawHeaderValue(req.rawHeaders, 'host'))
-    if (host !== undefined) this.host = host
+    this.#trustedHops = trustedHops
+  }
+
+  // Read on first use: most policies need neither.
+  get clientIp(): string {
+    return (this.#clientIp ??= clientIp(this.rawHeaders, this.remoteAddress, this.#trustedHops))
+  }
+
+  get host(): string | undefined {
+    return (this.#host ??= { value: canonicalHost(rawHeaderValue(this.rawHeaders, 'host')) }).value
   }
 
   get headers(): http.IncomingHttpHeaders {
@@ -496,12 +496,6 @@ class ProxyRequestInfo implements RequestInfo {
 
 function requestContext(req: http.IncomingMessage, target: { path: string; query: string }, trustedHops: number, requestId: string, snapshot: ActiveSnapshot, log: () => LogPort, body?: RequestBody): Context {
   return new Context(requestId, snapshot, new ProxyRequestInfo(req, target, trustedHops), log, body)
-}
-
-function countHeader(raw: readonly string[], name: string): number {
-  let n = 0
-  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === name.length && raw[i]!.toLowerCase() === name) n++
-  return n
 }
 
 /** Reads a whole request body, refusing it as soon as it passes `max` bytes. */

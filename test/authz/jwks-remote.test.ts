@@ -47,7 +47,7 @@ async function startKeyServer(t: Teardown, keys: SigningKey[] = []): Promise<Key
     state.hits++
     req.resume()
     const reply = () => {
-      const body = JSON.stringify({ keys: state.keys.map((k) => k.jwk) })
+      const body = jwksJson(...state.keys)
       res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) })
       res.end(body)
     }

@@ -18,7 +18,6 @@ const HMAC_ISS = 'https://hmac.test/'
 const KEYS_ISS = 'https://keys.test/'
 const SECRET = randomBytes(32).toString('hex')
 
-const jwks = jwksJson
 
 interface Claims {
   sub?: string
@@ -160,7 +159,7 @@ async function replaceFile(path: string, content: string): Promise<void> {
 t.test('authz through the proxy', async (t) => {
   const rsa1 = await signingKey('RS256', 'rsa-1')
   const ec1 = await signingKey('ES256', 'ec-1')
-  const stack = await startStack({ files: { 'policy.yaml': policy(), 'hmac.secret': `${SECRET}\n`, 'jwks.json': jwks(rsa1, ec1) } })
+  const stack = await startStack({ files: { 'policy.yaml': policy(), 'hmac.secret': `${SECRET}\n`, 'jwks.json': jwksJson(rsa1, ec1) } })
   t.teardown(() => stack.close())
   t.equal(stack.chaperone.store.current()?.version, 1, 'the policy loaded')
 
@@ -411,7 +410,7 @@ t.test('authz through the proxy', async (t) => {
     const oldToken = await sign({ roles: ['user'] }, rsa1)
     const oldEc = await sign({ roles: ['user'] }, ec1)
     t.equal((await send(stack, '/echo/users/x', bearer(oldToken))).status, 200, 'the old key verifies before')
-    await replaceFile(join(stack.dir, 'jwks.json'), jwks(rsa2))
+    await replaceFile(join(stack.dir, 'jwks.json'), jwksJson(rsa2))
     await stack.chaperone.reload('test')
     const after = stack.chaperone.store.current()!
     t.ok(after.version > before.version, 'a new snapshot')
@@ -430,7 +429,8 @@ t.test('authz through the proxy', async (t) => {
       deny: { authenticated: true }
       when: 'principal.roles.exists(r, r == '
 `
-    await writeFile(join(stack.dir, 'policy.yaml'), policy(bad))
+    // Renamed into place, as kubelet does: a watcher reload must never read a half-written file.
+    await replaceFile(join(stack.dir, 'policy.yaml'), policy(bad))
     const r = await stack.chaperone.reload('test')
     t.equal(r.outcome, 'error')
     const first = r.errors?.[0]
@@ -442,7 +442,7 @@ t.test('authz through the proxy', async (t) => {
     t.equal(cfg.version, before.version)
     t.equal((await send(stack, '/echo/users/x', bearer(user))).status, 200, 'requests are decided by the last good policy')
 
-    await writeFile(join(stack.dir, 'policy.yaml'), policy())
+    await replaceFile(join(stack.dir, 'policy.yaml'), policy())
     const fixed = await stack.chaperone.reload('test')
     t.not(fixed.outcome, 'error')
     t.equal((await adminConfig(stack)).lastError, null, 'a good policy clears the error')
@@ -490,7 +490,7 @@ t.test('a jwksFile outside the config directory reloads through the content chec
   const k1 = await signingKey('ES256', 'k1')
   const k2 = await signingKey('ES256', 'k2')
   const file = join(secretDir, 'jwks.json')
-  await writeFile(file, jwks(k1))
+  await writeFile(file, jwksJson(k1))
   const stack = await startStack({
     files: { 'policy.yaml': policy('', file), 'hmac.secret': SECRET },
     adjust: (c) => ({ ...c, reload: { ...c.reload, hashCheckIntervalMs: 100 } }),
@@ -501,7 +501,7 @@ t.test('a jwksFile outside the config directory reloads through the content chec
   t.equal((await send(stack, '/echo/users/x', bearer(old))).status, 200)
   t.equal((await send(stack, '/echo/users/x', bearer(fresh))).status, 401)
 
-  await replaceFile(file, jwks(k2))
+  await replaceFile(file, jwksJson(k2))
   t.ok(await until(async () => (await send(stack, '/echo/users/x', bearer(fresh))).status === 200), 'the new key is picked up')
   t.equal((await send(stack, '/echo/users/x', bearer(old))).status, 401, 'and the old one dropped')
   t.ok(

@@ -2,7 +2,7 @@ import type { RequestContext } from '../chain/types.js'
 import { principalOf } from '../chain/principal.js'
 import type { CelActivation, CelPrincipal, CelRequest } from './activation.js'
 import type { Condition } from './compile.js'
-import { isObject } from '../formats/json.js'
+import { isObject, modelOf } from '../formats/json.js'
 
 /** Where region and tier may come from besides the verified principal. */
 export interface TrustedHeaders {
@@ -35,7 +35,7 @@ export function buildActivation(ctx: RequestContext, cfg: TrustedHeaders = CLAIM
   const region = pick(p?.region, cfg.regionHeader)
   const tier = pick(p?.tier, cfg.tierHeader)
   const body = reads.body ? ctx.body?.json() : undefined
-  const model = isObject(body) && typeof body.model === 'string' ? body.model : undefined
+  const model = modelOf(body)
   // Built field by field, sharing the principal's roles and claims: CEL only reads them, and a
   // copy of every claim on every request was most of what a condition cost.
   const principal: CelPrincipal = { roles: (p?.roles ?? NO_ROLES) as string[], claims: (p?.claims ?? NO_CLAIMS) as Record<string, unknown> }

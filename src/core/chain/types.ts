@@ -129,6 +129,11 @@ export type Outcome =
 
 export interface Filter {
   readonly name: string
+  /**
+   * Findings of its compile that do not stop a load (a rule that can never match): `chaperone
+   * validate` and reloads report them. Paths are relative to the section (to `spec` with `sections`).
+   */
+  readonly warnings?: readonly ConfigWarning[]
   /** The request filters need the body (see RequestBody); decided at compile time. */
   readonly needsRequestBody?: boolean
   onRequest?(ctx: RequestContext): Promise<Verdict> | Verdict
@@ -152,11 +157,6 @@ export interface FilterFactory<C = unknown, P = unknown> {
    */
   readonly sections?: readonly string[]
   compile(config: C, ports: P): Filter
-  /**
-   * Findings that do not stop a load (a rule that can never match): `chaperone validate` and
-   * reloads report them as warnings. Paths are relative to the section (to `spec` with `sections`).
-   */
-  lint?(config: C, ports: P): readonly ConfigWarning[]
 }
 
 export interface ConfigWarning {

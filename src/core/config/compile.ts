@@ -11,7 +11,7 @@
 import type { Filter, FilterFactory } from '../chain/types.js'
 import { chainNeedsResponseHooks } from '../chain/runner.js'
 import { digestFiles, sha256Hex, type NamedContent } from './digest.js'
-import { ConfigCompileError, formatPath, type ConfigError, type PathSegment } from './errors.js'
+import { ConfigCompileError, ConfigCompileErrors, formatPath, type ConfigError, type PathSegment } from './errors.js'
 import { issueEntries, issuesToErrors } from './issues.js'
 import { mergeSpecs, type MergeResult, type SpecUnit } from './merge.js'
 import { buildPolicySchema, type PolicyDocument } from './policy-schema.js'
@@ -35,7 +35,7 @@ export function compilePolicies(files: readonly NamedContent[], factories: reado
   if (merged.errors.length > 0) return { ok: false, errors: merged.errors }
 
   const spec: Record<string, unknown> = {}
-  const configs = new Map<FilterFactory, unknown>()
+  const configs = new Map<FilterFactory, { config: unknown; present: string[] }>()
   const errors: ConfigError[] = []
   for (const f of factories) {
     const present = (f.sections ?? [f.name]).filter((k) => k in merged.spec)
@@ -46,7 +46,7 @@ export function compilePolicies(files: readonly NamedContent[], factories: reado
       for (const e of r.error.issues.flatMap(issueEntries)) errors.push(mapToSource(merged, ...relocate(f, present, e.path), e.message, e.key))
       continue
     }
-    configs.set(f, r.data)
+    configs.set(f, { config: r.data, present })
     if (!f.sections) spec[f.name] = r.data
     else for (const k of present) spec[k] = (r.data as Record<string, unknown>)[k]
   }
@@ -54,15 +54,14 @@ export function compilePolicies(files: readonly NamedContent[], factories: reado
 
   const chain: Filter[] = []
   const warnings: ConfigError[] = []
-  for (const [f, config] of configs) {
-    const present = (f.sections ?? [f.name]).filter((k) => k in merged.spec)
+  for (const [f, { config, present }] of configs) {
     try {
-      chain.push(f.compile(config, ports))
-      for (const w of f.lint?.(config, ports) ?? []) warnings.push(mapToSource(merged, ...relocate(f, present, w.path), w.message))
+      const filter = f.compile(config, ports)
+      chain.push(filter)
+      for (const w of filter.warnings ?? []) warnings.push(mapToSource(merged, ...relocate(f, present, w.path), w.message))
     } catch (e) {
-      // A factory may report several keys at once (a role cycle spans files): `errors`.
-      const many = typeof e === 'object' && e !== null && Array.isArray((e as { errors?: unknown }).errors) ? ((e as { errors: unknown[] }).errors) : [e]
-      for (const one of many) errors.push(compileFailure(merged, f, present, one))
+      // A factory may report several keys at once (a role cycle spans files).
+      for (const one of e instanceof ConfigCompileErrors ? e.errors : [e]) errors.push(compileFailure(merged, f, present, one))
     }
   }
   if (errors.length > 0) return { ok: false, errors }

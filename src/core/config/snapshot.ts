@@ -29,7 +29,7 @@ export interface PolicySnapshot {
   readonly responseHooks: boolean
   /** Some filter reads the request body (Filter.needsRequestBody). */
   readonly requestBody: boolean
-  /** Findings that did not stop the load (FilterFactory.lint), as `file:path` errors. */
+  /** Findings that did not stop the load (Filter.warnings), as `file:path` errors. */
   readonly warnings: readonly ConfigError[]
 }
 

@@ -6,6 +6,11 @@ export function isObject(v: unknown): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
+/** The `model` a JSON request body asks for (rules, keys and conditions read it). */
+export function modelOf(body: unknown): string | undefined {
+  return isObject(body) && typeof body.model === 'string' ? body.model : undefined
+}
+
 /** Parses JSON text; undefined when it is not JSON. */
 export function parseJson(text: string): unknown {
   try {

@@ -61,6 +61,13 @@ export function rawHeaderValue(raw: readonly string[], lowerName: string): strin
   return undefined
 }
 
+/** How many times a header occurs; Node's req.headers hides duplicates of some (Host, Authorization). */
+export function countHeader(raw: readonly string[], lowerName: string): number {
+  let n = 0
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === lowerName.length && raw[i]!.toLowerCase() === lowerName) n++
+  return n
+}
+
 /**
  * Adds the headers Chaperone owns to a stripped header list, after stripping so that a client
  * cannot remove them through `Connection:`. X-Forwarded-Proto set by an earlier hop (a mesh

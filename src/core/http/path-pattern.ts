@@ -13,9 +13,12 @@ import { canonicalizeTarget } from './canonical-path.js'
 
 export interface PathMatcher {
   test(path: string): boolean
+  /** The pattern canonicalized (lower-cased with ignoreCase): what `test` compares with. */
+  readonly canonical: string
+  readonly kind: 'exact' | 'prefix' | 'glob'
 }
 
-export type CompiledPattern = { ok: true; matcher: PathMatcher; canonical: string; kind: 'exact' | 'prefix' | 'glob' } | { ok: false; message: string }
+export type CompiledPattern = { ok: true; matcher: PathMatcher } | { ok: false; message: string }
 
 export function compilePathPattern(pattern: string, ignoreCase: boolean): CompiledPattern {
   if (pattern.includes('?')) return { ok: false, message: 'a path pattern has no query string' }
@@ -23,12 +26,12 @@ export function compilePathPattern(pattern: string, ignoreCase: boolean): Compil
   if (!c.ok) return { ok: false, message: `not a path a request can have after canonicalization (${c.reason})` }
   const canonical = ignoreCase ? c.path.toLowerCase() : c.path
   const fold = ignoreCase ? (p: string) => p.toLowerCase() : (p: string) => p
-  if (!canonical.includes('*')) return { ok: true, kind: 'exact', canonical, matcher: { test: (p) => fold(p) === canonical } }
+  if (!canonical.includes('*')) return { ok: true, matcher: { kind: 'exact', canonical, test: (p) => fold(p) === canonical } }
   const star = canonical.indexOf('*')
   if (canonical.endsWith('/**') && star === canonical.length - 2) {
     const base = canonical.slice(0, -3)
     const withSlash = `${base}/`
-    return { ok: true, kind: 'prefix', canonical, matcher: { test: (p) => { const f = fold(p); return f === base || f.startsWith(withSlash) || (base === '' && f === '/') } } }
+    return { ok: true, matcher: { kind: 'prefix', canonical, test: (p) => { const f = fold(p); return f === base || f.startsWith(withSlash) || (base === '' && f === '/') } } }
   }
   let source = '^'
   for (const seg of canonical.split('/').slice(1)) {
@@ -37,7 +40,7 @@ export function compilePathPattern(pattern: string, ignoreCase: boolean): Compil
     else source += '/' + seg.split('*').map(escapeRegex).join('[^/]*')
   }
   const re = new RE2(source + '$', ignoreCase ? 'iu' : 'u')
-  return { ok: true, kind: 'glob', canonical, matcher: { test: (p) => re.test(p) } }
+  return { ok: true, matcher: { kind: 'glob', canonical, test: (p) => re.test(p) } }
 }
 
 function escapeRegex(s: string): string {

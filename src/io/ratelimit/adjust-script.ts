@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis'
+import { redisScript, type ScriptRun } from '../redis/script.js'
 
 /**
  * Charges (or gives back) units on one bucket without a check, on Redis' clock and with the
@@ -41,12 +42,6 @@ redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
 return 1
 `
 
-type Run = (...args: (string | number)[]) => Promise<unknown>
-
-/** The scripts as commands of `redis` (EVALSHA with EVAL fallback), defined once per client. */
-export function adjustCommands(redis: Redis): { adjust: Run; lease: Run } {
-  const r = redis as unknown as Record<string, Run>
-  if (!Object.hasOwn(redis, 'chaperoneAdjust')) redis.defineCommand('chaperoneAdjust', { lua: ADJUST_LUA, numberOfKeys: 1 })
-  if (!Object.hasOwn(redis, 'chaperoneLease')) redis.defineCommand('chaperoneLease', { lua: LEASE_LUA, numberOfKeys: 1 })
-  return { adjust: r.chaperoneAdjust!.bind(redis), lease: r.chaperoneLease!.bind(redis) }
+export function adjustCommands(redis: Redis): { adjust: ScriptRun; lease: ScriptRun } {
+  return { adjust: redisScript(redis, 'chaperoneAdjust', ADJUST_LUA, 1), lease: redisScript(redis, 'chaperoneLease', LEASE_LUA, 1) }
 }

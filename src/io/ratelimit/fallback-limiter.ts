@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis'
 import type { LimitDecision, LimitSpec, RateLimitStore } from '../../core/ports.js'
 import type { RedisLog } from '../redis/connect.js'
 import { MemoryLimiter } from './memory-limiter.js'
+import { globEscape, taggedKey } from '../redis/keys.js'
 
 export type LimiterMode = LimitDecision['mode']
 export type OnRedisError = 'local' | 'allow' | 'deny'
@@ -36,9 +37,6 @@ const SCAN_COUNT = 100
 /** What `deny` tells clients: Redis may well be back by then. */
 const DENY_RETRY_AFTER_MS = 1000
 
-function globEscape(s: string): string {
-  return s.replace(/[*?[\]\\]/g, '\\$&')
-}
 
 /**
  * Shared limits while Redis answers; the onRedisError policy while it does not. The first failure
@@ -82,7 +80,7 @@ export class FallbackLimiter implements RateLimitStore {
     this.onMode = opts.onMode
     this.clock = opts.clock ?? (() => performance.now())
     this.modeSince = this.clock()
-    const tag = `{${opts.keyPrefix ?? 'chaperone'}}:replicas:`
+    const tag = taggedKey(opts.keyPrefix, 'replicas', '')
     this.heartbeatKey = tag + (opts.replicaId ?? `${hostname()}-${randomUUID().slice(0, 8)}`)
     this.heartbeatPattern = `${globEscape(tag)}*`
     this.heartbeats = opts.replicas === 'auto'

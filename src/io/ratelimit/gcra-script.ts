@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis'
+import { redisScript } from '../redis/script.js'
 import type { LimitSpec } from '../../core/ports.js'
 
 const ARGS_PER_SPEC = 5
@@ -61,14 +62,8 @@ export type ScriptSpec = Pick<LimitSpec, 'limit' | 'periodMs' | 'burst' | 'cost'
 /** Runs the script over `keys[i]` with `specs[i]`; resolves to its raw reply. */
 export type GcraCommand = (keys: readonly string[], specs: readonly ScriptSpec[]) => Promise<unknown>
 
-/**
- * The script as a command of `redis`: defineCommand sends EVALSHA and falls back to EVAL when the
- * server lacks the script (first use on a connection, or a restarted or flushed Redis).
- * Defined once per client, however many limiters share it.
- */
 export function gcraCommand(redis: Redis): GcraCommand {
-  if (!Object.hasOwn(redis, COMMAND)) redis.defineCommand(COMMAND, { lua: GCRA_LUA })
-  const run = (redis as unknown as Record<typeof COMMAND, (...args: (string | number)[]) => Promise<unknown>>)[COMMAND].bind(redis)
+  const run = redisScript(redis, COMMAND, GCRA_LUA)
   return (keys, specs) => {
     const args: (string | number)[] = [keys.length, ...keys]
     for (const s of specs) args.push(s.limit, s.periodMs, s.burst, s.cost, s.shadow ? '1' : '0')

@@ -1,4 +1,6 @@
 import type { Redis } from 'ioredis'
+import { taggedKey } from '../redis/keys.js'
+import { redisScript, type ScriptRun } from '../redis/script.js'
 import { boxedFor, report, ttlMs, type PenaltyConfig, type PenaltyState } from '../../core/ratelimit/penalty.js'
 import type { PenaltyStore } from '../../core/ports.js'
 
@@ -143,7 +145,6 @@ local boxedUntil = tonumber(redis.call('HGET', KEYS[1], 'boxedUntil')) or 0
 return math.ceil(math.max(0, boxedUntil - now))
 `
 
-type Run = (...args: (string | number)[]) => Promise<unknown>
 
 export interface RedisPenaltyStoreOptions {
   redis: Redis
@@ -157,18 +158,14 @@ export interface RedisPenaltyStoreOptions {
  * caller's policy.
  */
 export class RedisPenaltyStore implements PenaltyStore {
-  private readonly reportScript: Run
-  private readonly boxedScript: Run
+  private readonly reportScript: ScriptRun
+  private readonly boxedScript: ScriptRun
   private readonly keyBase: string
 
   constructor(opts: RedisPenaltyStoreOptions) {
-    // defineCommand: EVALSHA with an EVAL fallback (first use, or a restarted or flushed Redis); once per client.
-    const r = opts.redis as unknown as Record<string, Run>
-    if (!Object.hasOwn(opts.redis, 'chaperonePenaltyReport')) opts.redis.defineCommand('chaperonePenaltyReport', { lua: PENALTY_REPORT_LUA, numberOfKeys: 1 })
-    if (!Object.hasOwn(opts.redis, 'chaperonePenaltyBoxed')) opts.redis.defineCommand('chaperonePenaltyBoxed', { lua: PENALTY_BOXED_LUA, numberOfKeys: 1 })
-    this.reportScript = r.chaperonePenaltyReport!.bind(opts.redis)
-    this.boxedScript = r.chaperonePenaltyBoxed!.bind(opts.redis)
-    this.keyBase = `{${opts.keyPrefix ?? 'chaperone'}}:pen:`
+    this.reportScript = redisScript(opts.redis, 'chaperonePenaltyReport', PENALTY_REPORT_LUA, 1)
+    this.boxedScript = redisScript(opts.redis, 'chaperonePenaltyBoxed', PENALTY_BOXED_LUA, 1)
+    this.keyBase = taggedKey(opts.keyPrefix, 'pen', '')
   }
 
   async report(key: string, points: number, cfg: PenaltyConfig): Promise<{ boxedForMs: number }> {

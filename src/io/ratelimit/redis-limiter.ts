@@ -3,6 +3,7 @@ import type { LimitDecision, LimitSpec, LimitState, RateLimitStore } from '../..
 import { randomUUID } from 'node:crypto'
 import { REPLY_PER_SPEC, gcraCommand, type GcraCommand } from './gcra-script.js'
 import { adjustCommands } from './adjust-script.js'
+import { taggedKey } from '../redis/keys.js'
 
 export interface RedisLimiterOptions {
   redis: Redis
@@ -26,8 +27,8 @@ export class RedisLimiter implements RateLimitStore {
     this.run = gcraCommand(opts.redis)
     this.scripts = adjustCommands(opts.redis)
     this.redis = opts.redis
-    this.keyBase = `{${opts.keyPrefix ?? 'chaperone'}}:rl:`
-    this.leaseBase = `{${opts.keyPrefix ?? 'chaperone'}}:cc:`
+    this.keyBase = taggedKey(opts.keyPrefix, 'rl', '')
+    this.leaseBase = taggedKey(opts.keyPrefix, 'cc', '')
   }
 
   async adjust(spec: LimitSpec, delta: number): Promise<void> {

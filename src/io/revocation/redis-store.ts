@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis'
 import type { Revocation, RevocationStore, TokenIdentity } from '../../core/ports.js'
 import type { RedisLog } from '../redis/connect.js'
+import { globEscape, taggedKey } from '../redis/keys.js'
 import { RevocationStoreFullError, keyOf, toRevocation } from './revocation-entry.js'
 import { RevocationSet } from './revocation-set.js'
 
@@ -41,9 +42,6 @@ function fieldOf(kind: Revocation['kind'], key: string, issuer: string | undefin
   return `${KIND_TAG[kind]}:${encodeURIComponent(issuer ?? '')}:${key}`
 }
 
-function globEscape(s: string): string {
-  return s.replace(/[*?[\]\\]/g, '\\$&')
-}
 
 /** Throws the first error of a MULTI, or when it was discarded; else its replies. */
 function replies(results: [Error | null, unknown][] | null): unknown[] {
@@ -88,8 +86,8 @@ export class RedisRevocationStore implements RevocationStore {
   constructor(opts: RedisRevocationStoreOptions) {
     this.redis = opts.redis
     const prefix = opts.keyPrefix ?? 'chaperone'
-    this.hashKey = `{${prefix}}:revocations`
-    this.versionKey = `{${prefix}}:revocations:version`
+    this.hashKey = taggedKey(prefix, 'revocations')
+    this.versionKey = taggedKey(prefix, 'revocations', 'version')
     this.pollMs = opts.pollMs ?? 250
     this.maxEntries = opts.maxEntries ?? 100_000
     this.now = opts.now ?? Date.now

@@ -25,7 +25,7 @@ const TABLE: [string, 'exact' | 'prefix' | 'glob', string[], string[]][] = [
 t.test('exact, prefix and glob patterns', async (t) => {
   for (const [pattern, kind, yes, no] of TABLE) {
     const m = matcher(pattern)
-    t.equal(m.kind, kind, `${pattern} is ${kind}`)
+    t.equal(m.matcher.kind, kind, `${pattern} is ${kind}`)
     for (const p of yes) t.ok(m.matcher.test(p), `${pattern} matches ${p}`)
     for (const p of no) t.notOk(m.matcher.test(p), `${pattern} does not match ${p}`)
   }
@@ -59,7 +59,7 @@ t.test('patterns are canonicalized as request paths are', async (t) => {
   ]
   for (const [pattern, canonical, yes] of table) {
     const m = matcher(pattern)
-    t.equal(m.canonical, canonical, `${pattern} → ${canonical}`)
+    t.equal(m.matcher.canonical, canonical, `${pattern} → ${canonical}`)
     for (const p of yes) t.ok(m.matcher.test(p), `${pattern} matches ${p}`)
   }
   t.notOk(matcher('/a/%7euser').matcher.test('/a/%7euser'), 'the raw spelling is never a canonical request path, so it is not what the rule means')

@@ -4,6 +4,7 @@ import { ConfigCompileError, ConfigCompileErrors } from '../../config/errors.js'
 import type { Ports } from '../../ports.js'
 import { Authenticator } from './authenticate.js'
 import type { CompiledAuthz } from './filter.js'
+import { lintAuthz } from './lint.js'
 import { expandRoles } from './roles.js'
 import { compileAccessRules } from './rules.js'
 import type { AuthzConfig, IssuerConfig, JwtConfig } from './schema.js'
@@ -36,7 +37,7 @@ export function compileAuthz(config: AuthzConfig, ports: Ports): CompiledAuthz {
     }
   })
   if (errors.length > 0) throw new ConfigCompileErrors(errors)
-  return { closures, rules, authenticator: jwt ? new Authenticator(jwt, issuers, closures) : undefined }
+  return { closures, rules, authenticator: jwt ? new Authenticator(jwt, issuers, closures) : undefined, warnings: lintAuthz(rules, closures) }
 }
 
 function verifierFor(i: IssuerConfig, jwt: JwtConfig, ports: Ports): IssuerVerifier {

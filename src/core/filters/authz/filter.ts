@@ -1,9 +1,9 @@
 import type { Principal } from '../../chain/principal.js'
 import { PRINCIPAL_STATE } from '../../chain/principal.js'
-import { CONTINUE, refuse, type Filter, type RequestContext, type Verdict } from '../../chain/types.js'
+import { CONTINUE, refuse, type ConfigWarning, type Filter, type RequestContext, type Verdict } from '../../chain/types.js'
 import type { CelActivation } from '../../cel/index.js'
 import { activationReads, buildActivation } from '../../cel/request-activation.js'
-import { isObject } from '../../formats/json.js'
+import { modelOf } from '../../formats/json.js'
 import type { Ports } from '../../ports.js'
 import type { Authenticator } from './authenticate.js'
 import { anonymousPrincipal } from './claims.js'
@@ -11,7 +11,7 @@ import { decide, type AccessQuery } from './decide.js'
 import { identityHeaderNames, setIdentityHeaders } from './identity-headers.js'
 import type { RoleClosures } from './roles.js'
 import type { CompiledRule } from './rules.js'
-import type { AuthzConfig, IdentityConfig } from './schema.js'
+import { identitySchema, type AuthzConfig, type IdentityConfig } from './schema.js'
 import { findToken, withoutParameter } from './token-source.js'
 
 /** RFC 6750 §3: a failed token gets an error code and nothing that says why. */
@@ -19,15 +19,14 @@ const INVALID_TOKEN = { 'www-authenticate': 'Bearer error="invalid_token"' }
 const NO_TOKEN = { 'www-authenticate': 'Bearer realm="chaperone"' }
 const DEFAULT_RULE = '(default)'
 
-const DEFAULT_IDENTITY: IdentityConfig = {
-  headers: { subject: 'x-chaperone-subject', roles: 'x-chaperone-roles', tenant: 'x-chaperone-tenant', region: 'x-chaperone-region', tier: 'x-chaperone-tier' },
-  revocation: { maxStaleSeconds: 5, onStale: 'allow' },
-}
+/** A policy without `identity`: the schema's defaults (identity headers, revocation policy). */
+const DEFAULT_IDENTITY: IdentityConfig = identitySchema.parse({})
 
 export interface CompiledAuthz {
   readonly closures: RoleClosures
   readonly rules: readonly CompiledRule[]
   readonly authenticator: Authenticator | undefined
+  readonly warnings: readonly ConfigWarning[]
 }
 
 export function createAuthzFilter(config: AuthzConfig, compiled: CompiledAuthz, ports: Ports): Filter {
@@ -39,8 +38,9 @@ export function createAuthzFilter(config: AuthzConfig, compiled: CompiledAuthz, 
   // exception below: a present but invalid token is still refused when no rule is in audit).
   const refuses = enforceRules || !auditRules
   const stripNames = identityHeaderNames(identity.headers)
-  const anonymous = identity.anonymous ? anonymousPrincipal(identity.anonymous.role, compiled.closures) : undefined
-  const nobody = anonymousPrincipal(undefined, compiled.closures)
+  // Who a request without a (usable) token is: the anonymous role, or no role at all.
+  const guest = anonymousPrincipal(identity.anonymous?.role, compiled.closures)
+  const unauthenticated = (hadToken: boolean) => ({ principal: guest, authenticated: false, hadToken })
   const now = ports.now ?? (() => new Date())
   // Token expiry needs only a number: no Date per request unless a condition reads `time`.
   const clock = ports.now ? () => ports.now!().getTime() : Date.now
@@ -62,13 +62,13 @@ export function createAuthzFilter(config: AuthzConfig, compiled: CompiledAuthz, 
       ctx.log.info({}, 'more than one bearer token')
       return refuse('bad_request')
     }
-    if (found.kind === 'malformed') return tokenRefused(ctx, 'malformed_header') ?? { principal: anonymous ?? nobody, authenticated: false, hadToken: true }
-    if (found.kind === 'none' || !authenticator) return { principal: anonymous ?? nobody, authenticated: false, hadToken: false }
+    if (found.kind === 'malformed') return tokenRefused(ctx, 'malformed_header') ?? unauthenticated(true)
+    if (found.kind === 'none' || !authenticator) return unauthenticated(false)
     // A token in the URL would otherwise reach the chatbot (and its access log) in the clear.
     if (found.fromQuery && jwt && !jwt.forwardToken) ctx.setUpstreamQuery?.(withoutParameter(ctx.request.query, jwt.queryParameter!))
     const nowMs = clock()
     const r = await authenticator.authenticate(found.token, nowMs)
-    if (!r.ok) return tokenRefused(ctx, r.reason) ?? { principal: anonymous ?? nobody, authenticated: false, hadToken: true }
+    if (!r.ok) return tokenRefused(ctx, r.reason) ?? unauthenticated(true)
     if (revocations) {
       if (revocations.staleness() > maxStaleMs) {
         metrics?.dependencyError('revocation', identity.revocation.onStale)
@@ -77,13 +77,14 @@ export function createAuthzFilter(config: AuthzConfig, compiled: CompiledAuthz, 
           return refuse('dependency_unavailable')
         }
       }
-      if (revocations.isRevoked(r.value.identity)) return tokenRefused(ctx, 'revoked') ?? { principal: anonymous ?? nobody, authenticated: false, hadToken: true }
+      if (revocations.isRevoked(r.value.identity)) return tokenRefused(ctx, 'revoked') ?? unauthenticated(true)
     }
     return { principal: r.value.principal, authenticated: true, hadToken: true }
   }
 
   return {
     name: 'authz',
+    warnings: compiled.warnings,
     needsRequestBody: conditionsRead.body || rules.some((r) => r.models !== undefined),
 
     async onRequest(ctx): Promise<Verdict> {
@@ -101,10 +102,8 @@ export function createAuthzFilter(config: AuthzConfig, compiled: CompiledAuthz, 
           method: ctx.request.method,
           path: ctx.request.path,
           host: ctx.request.host,
-          model: () => {
-            const b = ctx.body?.encoding === undefined ? ctx.body?.json() : undefined
-            return isObject(b) && typeof b.model === 'string' ? b.model : undefined
-          },
+          // json() is undefined for an encoded or non-JSON body.
+          model: () => modelOf(ctx.body?.json()),
           roles: who.principal.roles,
           authenticated: who.authenticated,
           condition: (c) => c.evaluate((activation ??= buildActivation(ctx, undefined, now(), conditionsRead))),

@@ -2,7 +2,6 @@ import type { FilterFactory } from '../../chain/types.js'
 import type { Ports } from '../../ports.js'
 import { compileAuthz } from './compile.js'
 import { createAuthzFilter } from './filter.js'
-import { lintAuthz } from './lint.js'
 import { authzSchema, type AuthzConfig } from './schema.js'
 
 /**
@@ -17,5 +16,4 @@ export const authzFactory: FilterFactory<AuthzConfig, Ports> = {
   compile(config, ports) {
     return createAuthzFilter(config, compileAuthz(config, ports), ports)
   },
-  lint: lintAuthz,
 }

@@ -1,21 +1,17 @@
 /**
- * What `chaperone validate` (and every reload) warns about without refusing the policy:
+ * What `chaperone validate` (and every reload) warns about without refusing the policy, read off
+ * the rules as compiled (no second compile):
  *  - a rule that can never match (a `when` that is constant false, a path no canonical request
  *    path can have is already a load error);
  *  - a role that one rule allows and another denies, both without `when`, on every request the
  *    allow covers: the deny always wins, so the allow never admits that role.
  */
 import type { ConfigWarning } from '../../chain/types.js'
-import { compilePathPattern } from '../../http/path-pattern.js'
-import { expandRoles, type RoleClosures } from './roles.js'
-import { compileAccessRules, type CompiledRule } from './rules.js'
-import type { AccessRuleConfig, AuthzConfig } from './schema.js'
+import type { PathMatcher } from '../../http/path-pattern.js'
+import type { RoleClosures } from './roles.js'
+import type { CompiledRule } from './rules.js'
 
-export function lintAuthz(config: AuthzConfig): ConfigWarning[] {
-  const access = config.access ?? []
-  if (access.length === 0) return []
-  const closures = expandRoles(config.roles ?? {})
-  const rules = compileAccessRules(access, closures)
+export function lintAuthz(rules: readonly CompiledRule[], closures: RoleClosures): ConfigWarning[] {
   const out: ConfigWarning[] = []
   for (const r of rules) {
     if (r.when && r.when.variables.size === 0 && r.when.evaluate({ principal: { roles: [], claims: {} }, request: { method: 'GET', path: '/', headers: {} }, time: new Date(0), source: { ip: '' } }) === false) {
@@ -26,7 +22,7 @@ export function lintAuthz(config: AuthzConfig): ConfigWarning[] {
     if (allow.effect !== 'allow' || allow.when) continue
     for (const deny of rules) {
       if (deny.effect !== 'deny' || deny.when || deny.mode !== allow.mode) continue
-      if (!covers(access[deny.index]!, access[allow.index]!)) continue
+      if (!covers(deny, allow)) continue
       for (const [i, role] of allowedRoles(allow).entries()) {
         if (!deniedFor(deny, role, closures)) continue
         const where: (string | number)[] = allow.who.kind === 'roles' ? ['access', allow.index, 'allow', 'roles', i] : ['access', allow.index, 'allow']
@@ -50,24 +46,31 @@ function deniedFor(deny: CompiledRule, role: string, closures: RoleClosures): bo
   return false
 }
 
+type Names = { readonly exact: ReadonlySet<string>; readonly prefixes?: readonly string[]; readonly suffixes?: readonly string[] }
+
 /** Whether every request `inner` matches, `outer` matches too (conservative: false when unsure). */
-function covers(outer: AccessRuleConfig, inner: AccessRuleConfig): boolean {
-  const om = outer.match
-  const im = inner.match
-  if (om.hosts && (!im.hosts || !im.hosts.every((h) => om.hosts!.some((o) => o.toLowerCase() === h.toLowerCase())))) return false
-  if (om.methods && (!im.methods || !im.methods.every((m) => om.methods!.includes(m)))) return false
-  if (om.models && (!im.models || !im.models.every((m) => om.models!.some((o) => o === m || (o.endsWith('*') && m.startsWith(o.slice(0, -1))))))) return false
-  if (!om.paths) return true
-  if (!im.paths || (im.ignoreCase && !om.ignoreCase)) return false
-  return im.paths.every((p) => om.paths!.some((o) => pathCovers(o, p, om.ignoreCase)))
+function covers(outer: CompiledRule, inner: CompiledRule): boolean {
+  if (outer.hosts && (!inner.hosts || !namesCover(outer.hosts, inner.hosts))) return false
+  if (outer.methods && (!inner.methods || ![...inner.methods].every((m) => outer.methods!.has(m)))) return false
+  if (outer.models && (!inner.models || !namesCover(outer.models, inner.models))) return false
+  if (!outer.paths) return true
+  if (!inner.paths || (inner.ignoreCase && !outer.ignoreCase)) return false
+  return inner.paths.every((p) => outer.paths!.some((o) => pathCovers(o, p)))
 }
 
-function pathCovers(outer: string, inner: string, ignoreCase: boolean): boolean {
-  const o = compilePathPattern(outer, ignoreCase)
-  const i = compilePathPattern(inner, ignoreCase)
-  if (!o.ok || !i.ok) return false
+/** Exact names and prefix (model `gpt-4*`) or suffix (host `*.example.com`) wildcards. */
+function namesCover(outer: Names, inner: Names): boolean {
+  const matches = (n: string) => outer.exact.has(n) || (outer.prefixes ?? []).some((p) => n.startsWith(p)) || (outer.suffixes ?? []).some((s) => n.endsWith(s))
+  return (
+    [...inner.exact].every(matches) &&
+    (inner.prefixes ?? []).every((p) => (outer.prefixes ?? []).some((o) => p.startsWith(o))) &&
+    (inner.suffixes ?? []).every((s) => (outer.suffixes ?? []).some((o) => s.endsWith(o)))
+  )
+}
+
+function pathCovers(o: PathMatcher, i: PathMatcher): boolean {
   if (o.canonical === i.canonical) return true
-  if (i.kind === 'exact') return o.matcher.test(i.canonical)
-  if (o.kind === 'prefix' && i.kind === 'prefix') return o.matcher.test(i.canonical.slice(0, -3) || '/')
+  if (i.kind === 'exact') return o.test(i.canonical)
+  if (o.kind === 'prefix' && i.kind === 'prefix') return o.test(i.canonical.slice(0, -3) || '/')
   return false
 }

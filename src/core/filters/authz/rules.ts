@@ -14,6 +14,7 @@ export interface CompiledRule {
   readonly effect: 'allow' | 'deny'
   readonly mode: 'enforce' | 'audit'
   readonly paths?: readonly PathMatcher[]
+  readonly ignoreCase: boolean
   readonly methods?: ReadonlySet<string>
   readonly hosts?: { readonly exact: ReadonlySet<string>; readonly suffixes: readonly string[] }
   readonly models?: { readonly exact: ReadonlySet<string>; readonly prefixes: readonly string[] }
@@ -52,6 +53,7 @@ export function compileAccessRules(rules: readonly AccessRuleConfig[], closures:
       effect,
       mode: r.mode,
       ...(r.match.paths ? { paths } : {}),
+      ignoreCase: r.match.ignoreCase,
       ...(r.match.methods ? { methods: new Set(r.match.methods) } : {}),
       ...(r.match.hosts ? { hosts: compileHosts(r.match.hosts) } : {}),
       ...(models

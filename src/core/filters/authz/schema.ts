@@ -56,7 +56,7 @@ const issuer = z
     if (!i.hmacSecretFile && hmac.length > 0) ctx.addIssue({ code: 'custom', path: ['algorithms'], message: `${hmac.join(', ')} needs hmacSecretFile; a JWKS verifies asymmetric algorithms only` })
   })
 
-const identity = z
+export const identitySchema = z
   .strictObject({
     jwt: z
       .strictObject({
@@ -142,7 +142,7 @@ export const accessRuleSchema = z
   .refine((r) => (r.allow === undefined) !== (r.deny === undefined), 'exactly one of allow, deny')
 
 export const authzSchema = z.strictObject({
-  identity: identity.optional(),
+  identity: identitySchema.optional(),
   roles: z.record(roleName, role).optional().describe('Roles and their inheritance (a DAG).'),
   access: z.array(accessRuleSchema).optional().describe('Access rules: default deny once there is one; a matching deny beats any allow.'),
 })

@@ -4,6 +4,7 @@
  * chatbot behind us might read the last, and nobody can say which one was authorized.
  */
 import type { RequestInfo } from '../../chain/types.js'
+import { countHeader, rawHeaderValue } from '../../http/hop-by-hop.js'
 
 export type TokenSource = { kind: 'none' } | { kind: 'token'; token: string; fromQuery: boolean } | { kind: 'duplicate' } | { kind: 'malformed' }
 
@@ -11,15 +12,9 @@ export type TokenSource = { kind: 'none' } | { kind: 'token'; token: string; fro
 const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i
 
 export function findToken(request: RequestInfo, queryParameter: string | undefined): TokenSource {
-  const raw = request.rawHeaders
-  let value: string | undefined
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!
-    if (name.length !== 13 || name.toLowerCase() !== 'authorization') continue
-    if (value !== undefined) return { kind: 'duplicate' }
-    value = raw[i + 1]!
-  }
+  const value = rawHeaderValue(request.rawHeaders, 'authorization')
   if (value !== undefined) {
+    if (countHeader(request.rawHeaders, 'authorization') > 1) return { kind: 'duplicate' }
     const m = BEARER.exec(value)
     if (m) return { kind: 'token', token: m[1]!, fromQuery: false }
     // Another scheme (Basic, Digest) may be the chatbot's own business; "Bearer" with junk is not.

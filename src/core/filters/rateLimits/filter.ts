@@ -1,9 +1,10 @@
 import { ABUSE_REPORTER_STATE, type AbuseReporter } from '../../chain/abuse.js'
 import { principalOf } from '../../chain/principal.js'
 import { CONTINUE, refuse, type Filter, type Outcome, type RequestContext, type ResponseHead, type Verdict } from '../../chain/types.js'
-import { isObject } from '../../formats/json.js'
+import { modelOf } from '../../formats/json.js'
 import type { PathMatcher } from '../../http/path-pattern.js'
 import type { LimitDecision, LimitSpec, Ports } from '../../ports.js'
+import type { PenaltyConfig } from '../../ratelimit/penalty.js'
 import { estimateRequest } from '../../tokens/estimate.js'
 import { requestUsageInStream } from '../../tokens/include-usage.js'
 import { rateLimitHeaders, retryAfterSeconds } from './headers.js'
@@ -18,6 +19,8 @@ export interface CompiledLimit {
   readonly config: LimitConfig
   readonly paths?: readonly PathMatcher[]
   readonly methods?: ReadonlySet<string>
+  /** A penalty limit's box, in the store's units. */
+  readonly penalty?: PenaltyConfig
 }
 
 /** A token reservation, reconciled when the response ends. */
@@ -47,15 +50,10 @@ export function createRateLimitFilter(limits: readonly CompiledLimit[], ports: P
   const metrics = ports.rateLimitMetrics
   const random = ports.random ?? Math.random
   const needsBody = limits.some((l) => l.config.key.includes('model') || l.config.tokens !== undefined)
-  const hasTokens = limits.some((l) => l.config.tokens !== undefined)
   let boxDown = false
 
   function applicable(ctx: RequestContext): CompiledLimit[] {
     return limits.filter((l) => (!l.methods || l.methods.has(ctx.request.method)) && (!l.paths || l.paths.some((m) => m.test(ctx.request.path))))
-  }
-
-  function bodyJson(ctx: RequestContext): unknown {
-    return ctx.body?.encoding === undefined ? ctx.body?.json() : undefined
   }
 
   function release(leases: ReadonlyArray<{ release(): Promise<void> }>, ctx: RequestContext): void {
@@ -70,12 +68,13 @@ export function createRateLimitFilter(limits: readonly CompiledLimit[], ports: P
       const apply = applicable(ctx)
       if (apply.length === 0 || !store) return CONTINUE
       const p = principalOf(ctx.state)
-      const body = needsBody ? bodyJson(ctx) : undefined
-      const model = () => (isObject(body) && typeof body.model === 'string' ? body.model : undefined)
+      // json() is undefined for an encoded or non-JSON body.
+      const body = needsBody ? ctx.body?.json() : undefined
+      const model = () => modelOf(body)
       const keyOf = (c: LimitConfig) => storageKey(c.name, c.key.map((part) => keyValue(part, ctx, p, model)))
 
       // A boxed caller is refused before anything is charged; the box is checked once per request.
-      const penalties = store && ports.penalties ? apply.filter((l) => l.config.penalty !== undefined) : []
+      const penalties = ports.penalties ? apply.filter((l) => l.penalty !== undefined) : []
       if (penalties.length > 0) {
         const box = ports.penalties!
         const keys = penalties.map((l) => keyOf(l.config))
@@ -96,9 +95,7 @@ export function createRateLimitFilter(limits: readonly CompiledLimit[], ports: P
         }
         ctx.state.set(ABUSE_REPORTER_STATE, ((points: number) => {
           penalties.forEach((l, j) => {
-            const p = l.config.penalty!
-            const cfg = { threshold: p.threshold, halfLifeMs: p.halfLifeSeconds * 1000, boxMs: p.boxSeconds * 1000, maxBoxMs: p.maxBoxSeconds * 1000, strikeMemoryMs: p.strikeMemorySeconds * 1000 }
-            box.report(keys[j]!, points, cfg).then(
+            box.report(keys[j]!, points, l.penalty!).then(
               (r) => r.boxedForMs > 0 && ctx.log.warn({ limit: l.config.name, boxedForMs: r.boxedForMs }, 'abuse penalty: boxed'),
               (err: unknown) => ctx.log.warn({ err, limit: l.config.name }, 'abuse report failed'),
             )
@@ -121,7 +118,9 @@ export function createRateLimitFilter(limits: readonly CompiledLimit[], ports: P
         }
       }
 
-      const estimate = hasTokens ? estimateRequest(body, ctx.request.path, { defaultMaxTokens: Math.max(...apply.map((l) => l.config.defaultMaxTokens)) }) : undefined
+      // Tokenizing the prompt is the costly part: only when a token budget applies to this request.
+      const budgets = apply.filter((l) => l.config.tokens !== undefined)
+      const estimate = budgets.length > 0 ? estimateRequest(body, ctx.request.path, { defaultMaxTokens: Math.max(...budgets.map((l) => l.config.defaultMaxTokens)) }) : undefined
       const specs: LimitSpec[] = []
       const tokenSpecs: LimitSpec[] = []
       for (const l of apply) {
@@ -159,7 +158,7 @@ export function createRateLimitFilter(limits: readonly CompiledLimit[], ports: P
       if (tokenSpecs.length > 0 && estimate) {
         const wanted = requestUsageInStream(body, ctx.request.path)
         if (wanted.added) ctx.body?.replaceJson(wanted.body)
-        const cutting = apply.some((l) => l.config.tokens !== undefined && l.config.cutStream)
+        const cutting = budgets.some((l) => l.config.cutStream)
         // What the budgets had left after this reservation, at the tightest of them.
         const left = Math.min(...tokenSpecs.map((s) => decision?.states[specs.indexOf(s)]?.remaining ?? Infinity))
         tokens = {

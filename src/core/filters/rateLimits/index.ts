@@ -22,7 +22,13 @@ export const rateLimitsFactory: FilterFactory<RateLimitsConfig, Ports> = {
         if (m.ok) paths.push(m.matcher)
         else errors.push(new ConfigCompileError([i, 'match', 'paths', j], m.message))
       })
-      return { config: c, ...(c.match.paths ? { paths } : {}), ...(c.match.methods ? { methods: new Set(c.match.methods) } : {}) }
+      const p = c.penalty
+      return {
+        config: c,
+        ...(c.match.paths ? { paths } : {}),
+        ...(c.match.methods ? { methods: new Set(c.match.methods) } : {}),
+        ...(p ? { penalty: { threshold: p.threshold, halfLifeMs: p.halfLifeSeconds * 1000, boxMs: p.boxSeconds * 1000, maxBoxMs: p.maxBoxSeconds * 1000, strikeMemoryMs: p.strikeMemorySeconds * 1000 } } : {}),
+      }
     })
     if (errors.length > 0) throw new ConfigCompileErrors(errors)
     // The tokenizer's tables are large: loaded only for a policy with a token budget (see estimate.ts).
