@@ -28,6 +28,14 @@ import { MemoryLimiter } from './io/ratelimit/memory-limiter.js'
 import { RedisLimiter } from './io/ratelimit/redis-limiter.js'
 import { MemoryPenaltyStore, RedisPenaltyStore } from './io/ratelimit/penalty-store.js'
 import type { Redis } from 'ioredis'
+import { CacheStats } from './io/cache/stats.js'
+import { MemoryTier } from './io/cache/memory-tier.js'
+import { RedisTier } from './io/cache/redis-tier.js'
+import { TieredStore } from './io/cache/tiered-store.js'
+import { WarmJobs } from './io/cache/warm.js'
+
+/** The most any cache route may store per entry (spec.cache.routes[].maxEntryBytes); the decoder's bound. */
+const MAX_CACHE_ENTRY_BYTES = 64 * 1024 * 1024
 
 export interface Overrides {
   listen?: string
@@ -128,6 +136,16 @@ export async function startChaperone(opts: StartOptions): Promise<Running> {
   // Serve once the limiter's connection is up, so the first checks do not time out into the
   // fallback just because the socket was still connecting.
   if (limiterRedis) await untilReady(limiterRedis)
+  const cacheStats = new CacheStats()
+  const cacheRedis: Redis | undefined = config.redis.url ? connectRedis(config.redis.url, { name: 'chaperone-cache', log, commandTimeoutMs: Math.max(1000, config.cache.commandTimeoutMs) }) : undefined
+  const cacheMemory = new MemoryTier({ maxBytes: config.cache.memoryBytes, events: cacheStats })
+  let cacheStore: TieredStore | undefined
+  const cacheShared = cacheRedis
+    ? new RedisTier({ redis: cacheRedis, keyPrefix: config.redis.keyPrefix, maxEntryBytes: MAX_CACHE_ENTRY_BYTES, events: cacheStats, onInvalidate: (sel) => cacheStore?.invalidateLocal(sel), log })
+    : undefined
+  cacheStore = new TieredStore({ l1: cacheMemory, ...(cacheShared ? { l2: cacheShared } : {}), timeoutMs: config.cache.commandTimeoutMs, probeMs: config.cache.probeMs, events: cacheStats, log })
+  metrics.cache(cacheStats, () => cacheMemory.stats(), () => ({ none: undefined, up: 1, down: 0 })[cacheStore.health().shared])
+  if (cacheRedis) await untilReady(cacheRedis)
   const jwks = new JwksRegistry({ log, now: nowMs, onFetch: (uri, outcome) => metrics.jwksFetch(uri, outcome) })
   const policyFiles = new PolicyFileReader(opts.configDir)
   const ports: Ports = {
@@ -139,6 +157,8 @@ export async function startChaperone(opts: StartOptions): Promise<Running> {
     rateLimits,
     penalties,
     rateLimitMetrics: metrics.rateLimits,
+    cache: cacheStore,
+    cacheMetrics: cacheStats,
     ...(opts.classifiers ? { classifiers: opts.classifiers } : {}),
     ...(opts.now ? { now: opts.now } : {}),
   }
@@ -193,6 +213,13 @@ export async function startChaperone(opts: StartOptions): Promise<Running> {
     reload: (reason) => reloader.reload(reason),
     revocations,
     jwksStatus: () => jwks.status(),
+    cache: {
+      store: cacheStore,
+      stats: cacheStats,
+      memory: () => cacheMemory.stats(),
+      health: () => cacheStore.health(),
+      warm: new WarmJobs({ proxyUrl: () => proxyUrl, log }),
+    },
     moderationCheck: async (body) => {
       const out = await runCheck(body, store.current()?.chain, factories, ports)
       if (!out.ok) return { status: out.status, body: { error: 'bad_request', errors: out.errors } }
@@ -226,6 +253,8 @@ export async function startChaperone(opts: StartOptions): Promise<Running> {
       if (rateLimits instanceof FallbackLimiter) await rateLimits.close()
       redis?.disconnect()
       limiterRedis?.disconnect()
+      await cacheShared?.close()
+      cacheRedis?.disconnect()
       await upstream.destroy()
       log.info({ cut: result.cut }, 'chaperone stopped')
       return result

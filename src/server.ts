@@ -17,7 +17,8 @@ import { canonicalHost } from './core/http/canonical-host.js'
 import { HeaderEditList } from './core/http/header-edits.js'
 import { clientIp } from './core/http/client-ip.js'
 import { createBodyPipeline, type BodyPipeline } from './core/chain/body-pipeline.js'
-import type { Upstream, InFlight } from './io/upstream.js'
+import type { Upstream } from './io/upstream.js'
+import type { InFlight, Origin, OriginInterceptor } from './core/chain/origin.js'
 import type { Metrics } from './io/metrics.js'
 import type { Logger } from './io/logger.js'
 
@@ -256,6 +257,8 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
 
     function forward(c: Context | undefined): void {
       if (res.destroyed) return
+      // Filters read response bodies as text: a compressed body would pass moderation unread.
+      if (c && responseHooks) c.upstreamHeaders.set('accept-encoding', 'identity')
       const stripped = c ? c.upstreamHeaders.apply(stripHopByHop(raw, OWN_REQUEST_HEADERS)) : stripHopByHop(raw, OWN_REQUEST_HEADERS)
       const buffered = c?.body
       const headers = addForwardingHeaders(buffered ? withContentLength(stripped, buffered.outgoing.byteLength) : stripped, req.socket.remoteAddress ?? '', requestId)
@@ -298,7 +301,9 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
           return false
         }
 
-        const flight: InFlight = upstream.forward(
+        const interceptor = c?.interceptor
+        const origin: Origin = interceptor ? { forward: (r, s) => interceptor(r, s, upstream) } : upstream
+        const flight: InFlight = origin.forward(
           { method: req.method ?? 'GET', path: c?.upstreamQuery !== undefined ? forwardPath + c.upstreamQuery : forwardUrl, headers, body },
           {
             onHead(upstreamStatus, rawHeaders, resume) {
@@ -317,6 +322,15 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
                 return true
               }
               const head: ResponseHead = { status: upstreamStatus, headers: headerObject(out) }
+              const encoding = rawHeaderValue(out, 'content-encoding')?.trim().toLowerCase()
+              if (encoding && encoding !== 'identity') {
+                // Asked for identity and got something else: nothing can check these bytes.
+                flight.abort(new ChaperoneError('upstream_error', 'encoded response'))
+                ctxLog().warn({ code: 'upstream_error', detail: `content-encoding ${encoding} despite accept-encoding: identity` }, 'upstream failed')
+                metrics.upstreamError('upstream_error')
+                fail('upstream_error')
+                return false
+              }
               const v = runResponseHead(chain, c, head)
               if (v.kind !== 'continue') {
                 flight.abort(new ChaperoneError('upstream_error', 'response refused by filter'))
@@ -433,6 +447,8 @@ class Context implements RequestContext {
   readonly body?: RequestBody
   /** Set by a filter (setUpstreamQuery); the query forwarded instead of the client's. */
   upstreamQuery: string | undefined
+  /** Set by a filter (interceptUpstream): answers in place of, or in front of, the upstream. */
+  interceptor: OriginInterceptor | undefined
   readonly #log: () => LogPort
 
   constructor(
@@ -453,6 +469,10 @@ class Context implements RequestContext {
 
   setUpstreamQuery(query: string): void {
     this.upstreamQuery = query
+  }
+
+  interceptUpstream(interceptor: OriginInterceptor): void {
+    this.interceptor = interceptor
   }
 }
 

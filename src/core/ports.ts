@@ -5,6 +5,7 @@
 
 import type { JWTVerifyGetKey } from 'jose'
 import type { PenaltyConfig } from './ratelimit/penalty.js'
+import type { CacheMetricsPort, CacheStore } from './cache/types.js'
 
 /** Scores in [0, 1] per label, one record per input text, in input order. */
 export type ClassifierScores = Readonly<Record<string, number>>
@@ -43,8 +44,11 @@ export interface Ports {
   readonly rateLimits?: RateLimitStore
   readonly penalties?: PenaltyStore
   readonly rateLimitMetrics?: RateLimitMetricsPort
-  /** Uniform in [0, 1): Retry-After jitter; tests pin it. */
+  /** Uniform in [0, 1): Retry-After and cache TTL jitter; tests pin it. */
   readonly random?: () => number
+  /** Response cache tiers (memory, and Redis when configured); without it cache routes do nothing. */
+  readonly cache?: CacheStore
+  readonly cacheMetrics?: CacheMetricsPort
 }
 
 /** Where the penalty box of each subject lives: this replica's memory, or Redis shared by all. */

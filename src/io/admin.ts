@@ -4,6 +4,7 @@ import type { ErrorCode } from '../core/errors.js'
 import { errorReply } from '../core/reply.js'
 import type { RevocationStore } from '../core/ports.js'
 import { handleRevocations } from './admin-revocations.js'
+import { handleCache, type CacheAdmin } from './admin-cache.js'
 import type { Metrics } from './metrics.js'
 import type { Logger } from './logger.js'
 
@@ -21,6 +22,8 @@ export interface AdminOptions {
   revocations?: RevocationStore
   /** JWKS endpoints and their cache state, for /admin/jwks. */
   jwksStatus?(): unknown
+  /** /admin/cache: stats, entries, invalidation and warming. */
+  cache?: CacheAdmin
 }
 
 /** Preview requests carry text and maybe a candidate policy; more than this is refused. */
@@ -84,6 +87,18 @@ export function createAdminServer(opts: AdminOptions): http.Server {
       if (tooLarge) return sendError(res, 'body_too_large')
       if (out.status !== 200 && out.status !== 201) opts.log.info({ status: out.status, body: out.body }, 'revocation request refused')
       else if (method !== 'GET') opts.log.info({ method, result: out.body }, 'revocations changed')
+      return send(res, out.status, out.body)
+    }
+    if (opts.cache && (path === '/admin/cache' || path.startsWith('/admin/cache/'))) {
+      let tooLarge = false
+      const out = await handleCache(opts.cache, method, path.slice('/admin/cache'.length), new URL(req.url ?? '/', 'http://admin').searchParams, async () => {
+        const body = await readJson(req)
+        if (body === TOO_LARGE) tooLarge = true
+        return body === TOO_LARGE || body === NOT_JSON ? undefined : body
+      })
+      if (tooLarge) return sendError(res, 'body_too_large')
+      if (method === 'DELETE' && out.status === 200) opts.log.info({ result: out.body }, 'cache invalidated')
+      if (out.headers) for (const [k, v] of Object.entries(out.headers)) res.setHeader(k, v)
       return send(res, out.status, out.body)
     }
     if (path === '/admin/jwks' && opts.jwksStatus) {

@@ -1,5 +1,6 @@
 import client from 'prom-client'
 import type { AuthzMetricsPort, ModerationMetricsPort, RateLimitMetricsPort } from '../core/ports.js'
+import { hitRatio, type CacheStats } from './cache/stats.js'
 
 /**
  * Prometheus metrics for the admin port. Each instance has its own registry, so several
@@ -114,6 +115,67 @@ export class Metrics {
       collect(this: client.Counter<'mode'>) {
         this.reset()
         for (const [mode, s] of Object.entries(read())) this.labels(mode).inc(s)
+      },
+    })
+  }
+
+  /**
+   * The cache's counters (io/cache/stats.ts), read at scrape time: the data path only increments
+   * plain numbers. Hit ratio = (hit + stale + coalesced) / (those + miss), per route.
+   */
+  cache(stats: CacheStats, memory: () => { entries: number; bytes: number; maxBytes: number }, sharedUp: () => number | undefined): void {
+    const counter = <L extends string>(name: string, help: string, labelNames: L[], fill: (c: client.Counter<L>) => void) =>
+      new client.Counter<L>({
+        name,
+        help,
+        labelNames,
+        registers: [this.registry],
+        collect(this: client.Counter<L>) {
+          this.reset()
+          fill(this)
+        },
+      })
+    const routes = () => stats.routes.entries()
+    counter('chaperone_cache_lookups_total', 'Requests on cache routes by result: hit, stale (served while refreshing), coalesced (joined an identical request in flight), miss, bypass (not cacheable).', ['route', 'result'], (c) => {
+      for (const [route, r] of routes()) for (const [result, n] of Object.entries(r.lookups)) c.labels(route, result).inc(n)
+    })
+    counter('chaperone_cache_bypass_total', 'Requests on cache routes that the cache did not handle, by reason.', ['route', 'reason'], (c) => {
+      for (const [route, r] of routes()) for (const [reason, n] of Object.entries(r.bypass)) c.labels(route, reason).inc(n)
+    })
+    counter('chaperone_cache_upstream_requests_saved_total', 'Answers served without an upstream request (hits, stale hits and coalesced requests).', ['route'], (c) => {
+      for (const [route, r] of routes()) c.labels(route).inc(r.upstreamRequestsSaved)
+    })
+    counter('chaperone_cache_tokens_saved_total', 'LLM tokens the saved answers cost when the upstream produced them (its reported usage), by kind.', ['route', 'kind'], (c) => {
+      for (const [route, r] of routes()) {
+        c.labels(route, 'input').inc(r.tokensSaved.input)
+        c.labels(route, 'output').inc(r.tokensSaved.output)
+      }
+    })
+    counter('chaperone_cache_stores_total', 'Entries stored.', ['route'], (c) => {
+      for (const [route, r] of routes()) c.labels(route).inc(r.stored)
+    })
+    counter('chaperone_cache_not_stored_total', 'Upstream answers not stored, by reason (status, cache_control, set_cookie, too_large, incomplete, aborted, error_event).', ['route', 'reason'], (c) => {
+      for (const [route, r] of routes()) for (const [reason, n] of Object.entries(r.notStored)) c.labels(route, reason).inc(n ?? 0)
+    })
+    counter('chaperone_cache_shared_errors_total', 'Redis cache tier failures by operation and kind; onError is always bypass: the request goes on with the memory tier only.', ['op', 'kind'], (c) => {
+      for (const [k, n] of Object.entries(stats.store.sharedErrors)) {
+        const [op, kind] = k.split(':')
+        c.labels(op!, kind!).inc(n)
+      }
+    })
+    counter('chaperone_cache_corrupt_entries_total', 'Shared entries that failed their checksum or did not decode: deleted and served as misses.', [], (c) => c.inc(stats.store.corrupt))
+    counter('chaperone_cache_evictions_total', 'Entries evicted from the memory tier to stay within its byte bound.', [], (c) => c.inc(stats.store.evictions))
+    this.#scrapeGauge('chaperone_cache_memory_bytes', 'Bytes held by the memory tier.', () => memory().bytes)
+    this.#scrapeGauge('chaperone_cache_memory_entries', 'Entries held by the memory tier.', () => memory().entries)
+    this.#scrapeGauge('chaperone_cache_shared_tier_up', '1 while the Redis cache tier answers, 0 while it is bypassed, -1 without one.', () => sharedUp() ?? -1)
+    new client.Gauge({
+      name: 'chaperone_cache_hit_ratio',
+      help: 'Since start, per route: (hit + stale + coalesced) / (those + miss). Prefer rates of chaperone_cache_lookups_total for a window.',
+      labelNames: ['route'],
+      registers: [this.registry],
+      collect(this: client.Gauge<'route'>) {
+        this.reset()
+        for (const [route, r] of routes()) this.labels(route).set(hitRatio(r))
       },
     })
   }

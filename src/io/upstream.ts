@@ -1,6 +1,7 @@
 import { Pool, errors as undiciErrors } from 'undici'
 import type { Dispatcher } from 'undici'
 import { ChaperoneError, type ErrorCode } from '../core/errors.js'
+import type { ForwardRequest, InFlight, Origin, ResponseSink } from '../core/chain/origin.js'
 
 export interface UpstreamTimeouts {
   connectMs: number
@@ -15,33 +16,14 @@ export interface UpstreamOptions {
   timeouts: UpstreamTimeouts
 }
 
-export interface ForwardRequest {
-  method: string
-  path: string
-  /** Flat [name, value, …] list, already stripped of hop-by-hop headers. */
-  headers: string[]
-  body: Uint8Array | AsyncIterable<Uint8Array> | NodeJS.ReadableStream | null
-}
-
-/** Receives one upstream exchange. Returning false from onHead/onData pauses the upstream socket. */
-export interface ResponseSink {
-  onHead(status: number, rawHeaders: string[], resume: () => void): boolean
-  onData(chunk: Buffer): boolean
-  onEnd(): void
-  onError(err: ChaperoneError): void
-}
-
-export interface InFlight {
-  /** Cancels the upstream exchange; the sink hears nothing more after this. */
-  abort(reason?: ChaperoneError): void
-}
+export type { ForwardRequest, ResponseSink, InFlight } from '../core/chain/origin.js'
 
 /**
  * The one connection pool to the chatbot. It uses undici's low-level dispatch with a raw handler
  * rather than request(): no intermediate stream objects, and raw header bytes we can pass on as
  * they came.
  */
-export class Upstream {
+export class Upstream implements Origin {
   readonly #pool: Pool
   readonly #timeouts: UpstreamTimeouts
   readonly origin: string

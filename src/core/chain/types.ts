@@ -1,5 +1,6 @@
 import type { ErrorCode } from '../errors.js'
 import type { SseEvent } from '../sse/types.js'
+import type { OriginInterceptor } from './origin.js'
 
 /** What a filter sees of the incoming request. Header names are lower-case. */
 export interface RequestInfo {
@@ -62,6 +63,11 @@ export interface RequestContext {
   readonly upstreamHeaders: HeaderEdits
   /** Replaces the query string sent upstream ('' or '?…'); the canonical path never changes. */
   setUpstreamQuery?(query: string): void
+  /**
+   * Puts `interceptor` between this request and the upstream (a cache route): it may answer
+   * itself or call the real upstream. Either way the response flows back through every filter.
+   */
+  interceptUpstream?(interceptor: OriginInterceptor): void
 }
 
 /** Lower-case names. `set` replaces every copy the client sent; `remove` drops them. */

@@ -121,6 +121,14 @@ export const processConfigSchema = z
         probeMs: z.number().int().min(50).max(60_000).default(1000).describe('While Redis is failing, how often one check tries it again.'),
       })
       .prefault({}),
+    cache: z
+      .strictObject({
+        memoryBytes: z.number().int().min(1024 * 1024).max(64 * 1024 ** 3).default(64 * 1024 * 1024).describe('Bound of the in-process tier (L1), in bytes; at least 1 MiB.'),
+        commandTimeoutMs: z.number().int().min(1).max(5000).default(50).describe('Longest a cache read or write waits for Redis (L2); past it the request goes on as a miss, with the memory tier only.'),
+        probeMs: z.number().int().min(50).max(60_000).default(1000).describe('After a Redis failure, L2 is bypassed for this long, then one request tries it again.'),
+      })
+      .prefault({})
+      .describe('Response cache tiers; routes are configured in policies (spec.cache).'),
     clientIp: z
       .strictObject({
         trustedHops: z.number().int().min(0).max(10).default(0).describe('Proxies in front of Chaperone that each append to X-Forwarded-For (an ingress, a mesh gateway). 0: the client is the socket peer; N: the N-th X-Forwarded-For entry from the right. Never more than really exist: the client could then pick its own address.'),

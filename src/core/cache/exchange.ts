@@ -1,0 +1,203 @@
+import type { ForwardRequest, InFlight, Origin, ResponseSink } from '../chain/origin.js'
+import type { LogPort } from '../chain/types.js'
+import { ChaperoneError } from '../errors.js'
+import { buildEntry, type EntryPlan } from './build-entry.js'
+import { parseCacheControl } from './cache-control.js'
+import { Flight } from './flight.js'
+import { replayEntry, type Pacing } from './replay.js'
+import type { CacheEntry, CacheMetricsPort, CacheStore, EntryUsage, FillLock, LockResult } from './types.js'
+
+/** What one request on a cache route needs to be answered from, or into, the cache. */
+export interface ExchangePlan extends EntryPlan {
+  readonly pacing: Pacing
+  readonly coalesce: boolean
+  readonly lockTtlMs: number
+  readonly lockWaitMs: number
+}
+
+export interface ExchangeDeps {
+  readonly store: CacheStore
+  readonly metrics: CacheMetricsPort | undefined
+  readonly log: LogPort
+  readonly now: () => number
+  readonly random: () => number
+}
+
+/** The response header that says how the cache answered (hit, stale, coalesced, miss). */
+export const CACHE_STATUS_HEADER = 'x-chaperone-cache'
+
+/** Back-pressure bound of a flight that no longer records (see Flight). */
+const FLIGHT_HIGH_WATER = 256 * 1024
+const POLL_FIRST_MS = 20
+const POLL_MAX_MS = 250
+
+/** A flight and the usage of its answer, known once it is complete (for the tokens saved). */
+interface Pending {
+  readonly flight: Flight
+  readonly usage: Promise<EntryUsage | undefined>
+}
+
+/**
+ * Identical requests in flight on this replica, per store: the registry lives as long as the store
+ * (the process), so a policy reload does not split a flight in two.
+ */
+const registries = new WeakMap<CacheStore, Map<string, Pending>>()
+function flightsOf(store: CacheStore): Map<string, Pending> {
+  let m = registries.get(store)
+  if (!m) registries.set(store, (m = new Map()))
+  return m
+}
+
+/** Serves a stored entry; on a stale one, also refreshes it in the background. */
+export function serveEntry(entry: CacheEntry, stale: boolean, plan: ExchangePlan, deps: ExchangeDeps, req: ForwardRequest, sink: ResponseSink, next: Origin): InFlight {
+  const age = Math.max(0, Math.floor((deps.now() - entry.meta.createdAt) / 1000))
+  if (stale) refresh(plan, deps, req, next)
+  return replayEntry(entry, sink, plan.pacing, [CACHE_STATUS_HEADER, stale ? 'stale' : 'hit', 'age', String(age)])
+}
+
+/**
+ * A miss: join the identical request already in flight on this replica, or start one. A new
+ * flight asks for the fill lock first; while another replica holds it, this one waits (bounded)
+ * for that replica's entry, and fetches itself when the holder gives up or dies.
+ */
+export function fetchThrough(plan: ExchangePlan, deps: ExchangeDeps, req: ForwardRequest, sink: ResponseSink, next: Origin): InFlight {
+  const flights = flightsOf(deps.store)
+  const existing = plan.coalesce ? flights.get(plan.key) : undefined
+  if (existing?.flight.joinable) {
+    deps.metrics?.lookup(plan.route, 'coalesced')
+    let own: InFlight | undefined
+    let left = false
+    const joined = existing.flight.join(labelled(sink, 'coalesced'), () => {
+      // The answer turned out to be private to the request that caused it: fetch our own.
+      if (!left) own = next.forward(req, labelled(sink, 'miss'))
+    })
+    void existing.usage.then((u) => {
+      if (!own) deps.metrics?.saved(plan.route, u)
+    })
+    return {
+      abort(reason) {
+        left = true
+        joined.abort(reason)
+        own?.abort(reason)
+      },
+    }
+  }
+  deps.metrics?.lookup(plan.route, 'miss')
+  const flight = new Flight({ retainBytes: plan.maxEntryBytes, highWaterBytes: FLIGHT_HIGH_WATER, now: deps.now, shareable })
+  const mine = flight.join(labelled(sink, 'miss'))
+  const usage = produce(flight, plan, deps, req, next)
+  const pending: Pending = { flight, usage }
+  if (plan.coalesce) flights.set(plan.key, pending)
+  void usage.finally(() => {
+    if (flights.get(plan.key) === pending) flights.delete(plan.key)
+  })
+  return mine
+}
+
+/** Fetches a fresh copy of a stale entry for the requests after this one; nobody waits on it. */
+function refresh(plan: ExchangePlan, deps: ExchangeDeps, req: ForwardRequest, next: Origin): void {
+  const flights = flightsOf(deps.store)
+  if (flights.has(plan.key)) return
+  const flight = new Flight({ retainBytes: plan.maxEntryBytes, highWaterBytes: FLIGHT_HIGH_WATER, now: deps.now, keepAlive: true })
+  const usage = (async () => {
+    const lock = await deps.store.lock(plan.key, plan.lockTtlMs)
+    // Another replica is refreshing it already.
+    if (lock.kind === 'held') {
+      flight.onError(new ChaperoneError('upstream_error', 'refreshed by another replica'))
+      return undefined
+    }
+    return fetchAndStore(flight, plan, deps, req, next, lock)
+  })()
+  const pending: Pending = { flight, usage }
+  flights.set(plan.key, pending)
+  void usage
+    .catch((err: unknown) => deps.log.warn({ err: String(err), key: plan.key }, 'cache refresh failed'))
+    .finally(() => {
+      if (flights.get(plan.key) === pending) flights.delete(plan.key)
+    })
+}
+
+/** Fills the flight, from the upstream or from another replica's entry; resolves to the answer's usage. */
+async function produce(flight: Flight, plan: ExchangePlan, deps: ExchangeDeps, req: ForwardRequest, next: Origin): Promise<EntryUsage | undefined> {
+  let lock: LockResult = plan.coalesce ? await deps.store.lock(plan.key, plan.lockTtlMs) : { kind: 'unavailable' }
+  if (lock.kind === 'held') {
+    const deadline = deps.now() + plan.lockWaitMs
+    let pause = POLL_FIRST_MS
+    while (lock.kind === 'held') {
+      if (flight.subscribers === 0) {
+        flight.onError(new ChaperoneError('upstream_error', 'every waiting client left'))
+        return undefined
+      }
+      if (deps.now() >= deadline) {
+        deps.log.info({ key: plan.key, waitedMs: plan.lockWaitMs }, 'cache fill lock still held elsewhere; fetching without it')
+        lock = { kind: 'unavailable' }
+        break
+      }
+      await sleep(Math.min(pause, Math.max(1, deadline - deps.now())))
+      pause = Math.min(POLL_MAX_MS, pause * 2)
+      const entry = await deps.store.get(plan.key)
+      if (entry && entry.meta.staleUntil > deps.now()) {
+        // Another replica filled it: play it to everyone waiting here.
+        flight.attach(replayEntry(entry, flight, 'instant', []))
+        return entry.meta.usage
+      }
+      lock = await deps.store.lock(plan.key, plan.lockTtlMs)
+    }
+  }
+  return fetchAndStore(flight, plan, deps, req, next, lock)
+}
+
+async function fetchAndStore(flight: Flight, plan: ExchangePlan, deps: ExchangeDeps, req: ForwardRequest, next: Origin, lock: LockResult): Promise<EntryUsage | undefined> {
+  const held: FillLock | undefined = lock.kind === 'acquired' ? lock.lock : undefined
+  // Renewed while the upstream answers, so waiters elsewhere know the holder is alive; a holder
+  // that dies stops renewing and the lock frees itself after lockTtl.
+  const renew = held ? setInterval(() => void held.renew(plan.lockTtlMs).catch(() => false), Math.max(100, Math.floor(plan.lockTtlMs / 3))) : undefined
+  renew?.unref?.()
+  try {
+    flight.attach(next.forward(req, flight))
+    const r = await flight.result
+    if (r.kind !== 'complete') {
+      deps.metrics?.notStored(plan.route, r.kind === 'unrecorded' ? 'too_large' : 'aborted')
+      return undefined
+    }
+    const built = buildEntry(r.recording, plan, deps.now(), deps.random())
+    if (!built.ok) {
+      deps.metrics?.notStored(plan.route, built.reason)
+      return undefined
+    }
+    // Stored before the lock goes, so that a replica waiting on it finds the entry.
+    await deps.store.set(built.entry)
+    deps.metrics?.stored(plan.route, built.entry.meta.bytes)
+    return built.entry.meta.usage
+  } finally {
+    if (renew) clearInterval(renew)
+    await held?.release()
+  }
+}
+
+/** The sink, with the cache status added to the head it receives. */
+function labelled(sink: ResponseSink, status: 'miss' | 'coalesced'): ResponseSink {
+  return {
+    onHead: (s, headers, resume) => sink.onHead(s, [...headers, CACHE_STATUS_HEADER, status], resume),
+    onData: (c) => sink.onData(c),
+    onEnd: () => sink.onEnd(),
+    onError: (e) => sink.onError(e),
+  }
+}
+
+/**
+ * Cookies and private answers belong to the one request that caused them (RFC 9111 §5.2.2.7);
+ * no-cache only forbids storing without revalidation, so a live answer may still be shared.
+ */
+function shareable(_status: number, headers: readonly string[]): boolean {
+  const cacheControl: string[] = []
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!.toLowerCase()
+    if (name === 'set-cookie') return false
+    if (name === 'cache-control') cacheControl.push(headers[i + 1]!)
+  }
+  const d = parseCacheControl(cacheControl)
+  return !d.has('private') && !d.has('no-store')
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
