@@ -144,11 +144,16 @@ t.test('GET /admin/cache/stats reports route counters, memory and the shared tie
 })
 
 t.test('stats count evictions of the memory tier', async (t) => {
-  const one = entrySize(entry(KEYS.aliceChat1))
-  // Room for exactly four equal-sized entries: the fixture's four fill it, a fifth pushes one out.
-  const f = await fixture(t, { maxBytes: one * 4 })
-  await f.store.set(entry(`v1/chat/user/carol/${HASH.replace(/^a/, '5')}`))
-  const out = (await f.call('GET', '/admin/cache/stats')).body as { memory: Record<string, number> }
+  const stats = new CacheStats()
+  const five = ['1', '2', '3', '4', '5'].map((n) => entry(`v1/chat/user/carol/${HASH.replace(/^a/, n)}`))
+  const one = entrySize(five[0]!)
+  t.ok(five.every((e) => entrySize(e) === one), 'equal sizes')
+  // Room for exactly four: the fifth pushes the least recently used one out.
+  const l1 = new MemoryTier({ maxBytes: one * 4, now: () => T0 + 1000, events: stats })
+  const store = new TieredStore({ l1, timeoutMs: 50, probeMs: 1000, events: stats, log: captureLog() })
+  for (const e of five) await store.set(e)
+  const admin: CacheAdmin = { store, stats, memory: () => l1.stats(), health: () => store.health(), warm: new WarmJobs({ proxyUrl: () => 'http://127.0.0.1:9', log: captureLog() }) }
+  const out = (await handleCache(admin, 'GET', '/stats', new URLSearchParams(), async () => undefined)).body as { memory: Record<string, number> }
   t.same(out.memory, { entries: 4, bytes: one * 4, maxBytes: one * 4, evictions: 1, evictedBytes: one })
 })
 
@@ -315,7 +320,7 @@ t.test('POST /admin/cache/warm: every problem listed, with its place', async (t)
 })
 
 /** A proxy stand-in: every answer is a cache hit, except /hold which waits until released. */
-async function startProxy(t: { teardown(fn: () => unknown): void }) {
+async function startProxy() {
   const seen: { method: string; url: string; body: string }[] = []
   const held: http.ServerResponse[] = []
   const server = http.createServer(async (req, res) => {
@@ -327,18 +332,26 @@ async function startProxy(t: { teardown(fn: () => unknown): void }) {
   })
   server.listen(0, '127.0.0.1')
   await new Promise((r) => server.once('listening', r))
-  t.teardown(async () => {
-    for (const r of held.splice(0)) r.end()
-    server.closeAllConnections()
-    await new Promise((r) => server.close(r))
-  })
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen, held }
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    seen,
+    held,
+    async close() {
+      for (const r of held.splice(0)) r.end()
+      server.closeAllConnections()
+      await new Promise((r) => server.close(r))
+    },
+  }
 }
 
 t.test('POST /admin/cache/warm starts a job whose progress GET /admin/cache/warm/<id> shows', async (t) => {
-  const proxy = await startProxy(t)
+  const proxy = await startProxy()
   const dispatcher = new Agent()
-  t.teardown(() => dispatcher.close())
+  // In this order: the agent's close waits for the held requests, which the proxy's close ends.
+  t.teardown(async () => {
+    await proxy.close()
+    await dispatcher.close()
+  })
   const f = await fixture(t, { warm: new WarmJobs({ proxyUrl: () => proxy.url, log: captureLog(), dispatcher, maxJobs: 2 }) })
   const out = await f.call('POST', '/admin/cache/warm', {
     requests: [{ path: '/v1/chat/completions', headers: { authorization: 'Bearer alice' }, body: { model: 'm' } }, { method: 'get', path: '/v1/models' }],
