@@ -57,14 +57,23 @@ const warmRequestSchema = z
       .max(MAX_WARM_PATH)
       .regex(/^\/[!-"$-~]*$/, 'must start with "/" and hold only visible ASCII (percent-encode the rest), without "#"'),
     headers: z
-      .record(
-        z
-          .string()
-          .regex(TOKEN, 'not a header name')
-          .refine((h) => !FORBIDDEN_HEADERS.has(h.toLowerCase()), 'set by the HTTP client, not allowed here'),
-        z.string().max(MAX_HEADER_VALUE).regex(/^[^\r\n\0]*$/, 'must not contain CR, LF or NUL'),
-      )
-      .refine((h) => Object.keys(h).length <= MAX_WARM_HEADERS, `at most ${MAX_WARM_HEADERS} headers`)
+      .record(z.string(), z.string())
+      .superRefine((h, ctx) => {
+        const names = Object.keys(h)
+        if (names.length > MAX_WARM_HEADERS) ctx.addIssue({ code: 'custom', message: `at most ${MAX_WARM_HEADERS} headers` })
+        for (const name of names) {
+          const problem = !TOKEN.test(name)
+            ? 'not a header name'
+            : FORBIDDEN_HEADERS.has(name.toLowerCase())
+              ? 'set by the HTTP client, not allowed here'
+              : h[name]!.length > MAX_HEADER_VALUE
+                ? `at most ${MAX_HEADER_VALUE} characters`
+                : /[\r\n\0]/.test(h[name]!)
+                  ? 'must not contain CR, LF or NUL'
+                  : undefined
+          if (problem) ctx.addIssue({ code: 'custom', message: problem, path: [name] })
+        }
+      })
       .optional(),
     body: z.unknown().optional(),
   })
@@ -183,6 +192,8 @@ async function invalidate(admin: CacheAdmin, params: URLSearchParams): Promise<C
 }
 
 function warm(admin: CacheAdmin, input: unknown): CacheAdminReply {
+  // admin.ts hands over undefined for a body that is not JSON.
+  if (input === undefined) return bad(['(body): expected a JSON object'])
   const parsed = warmSchema.safeParse(input)
   if (!parsed.success) {
     return bad(

@@ -302,7 +302,15 @@ t.test('POST /admin/cache/warm: every problem listed, with its place', async (t)
   t.equal(at('requests[1].path: ').length, 1)
   t.equal(at('requests[2].method: ').length, 1)
   t.equal(at('requests[3].body: ').length, 1)
-  t.equal(at('requests[4].headers').length, 3, 'a forbidden header, a bad name and a bad value')
+  t.same(
+    at('requests[4].headers'),
+    [
+      'requests[4].headers.content-length: set by the HTTP client, not allowed here',
+      'requests[4].headers["bad name"]: not a header name',
+      'requests[4].headers.x-ok: must not contain CR, LF or NUL',
+    ],
+    'a forbidden header, a bad name and a bad value, each named',
+  )
   t.equal(at('requests[5]').length, 1, 'an unknown field')
   t.equal(at('requests[6].path: ').length, 1)
   t.equal(at('requests[7].path: ').length, 1)
@@ -314,7 +322,7 @@ t.test('POST /admin/cache/warm: every problem listed, with its place', async (t)
   const tooMany = await f.call('POST', '/admin/cache/warm', { requests: Array.from({ length: 1001 }, () => ({ path: '/x' })) })
   t.match(tooMany, { status: 400, body: { errors: [/^requests: /] } })
   t.match(await f.call('POST', '/admin/cache/warm', { requests: [] }), { status: 400, body: { errors: [/^requests: /] } })
-  t.match(await f.call('POST', '/admin/cache/warm', undefined), { status: 400, body: { errors: [/^\(body\): /] } }, 'not JSON')
+  t.match(await f.call('POST', '/admin/cache/warm', undefined), { status: 400, body: { errors: ['(body): expected a JSON object'] } }, 'not JSON')
   t.match(await f.call('POST', '/admin/cache/warm', { requests: [{ path: '/x' }], concurrency: 0 }), { status: 400, body: { errors: [/^concurrency: /] } })
   t.equal(f.admin.warm.list().length, 0)
 })

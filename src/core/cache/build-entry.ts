@@ -95,6 +95,7 @@ function streamUsage(body: Buffer): EntryUsage | undefined {
   const usage = new StreamUsage()
   for (const ev of parser.push(body)) usage.push(ev)
   const r = usage.result()
-  if (r.input === undefined && r.output === 0) return undefined
+  // Only what the upstream reported: an estimate would make the savings metrics guess.
+  if (r.input === undefined && !r.reported) return undefined
   return { input: r.input ?? 0, output: r.output }
 }

@@ -71,8 +71,9 @@ export function fetchThrough(plan: ExchangePlan, deps: ExchangeDeps, req: Forwar
       // The answer turned out to be private to the request that caused it: fetch our own.
       if (!left) own = next.forward(req, labelled(sink, 'miss'))
     })
-    void existing.usage.then((u) => {
-      if (!own) deps.metrics?.saved(plan.route, u)
+    // Saved only when it got an answer without asking the upstream: not evicted, not gone, not failed.
+    void Promise.all([existing.flight.result, existing.usage]).then(([r, u]) => {
+      if (!own && !left && (r.kind === 'complete' || r.kind === 'unrecorded')) deps.metrics?.saved(plan.route, u)
     })
     return {
       abort(reason) {
@@ -85,7 +86,12 @@ export function fetchThrough(plan: ExchangePlan, deps: ExchangeDeps, req: Forwar
   deps.metrics?.lookup(plan.route, 'miss')
   const flight = new Flight({ retainBytes: plan.maxEntryBytes, highWaterBytes: FLIGHT_HIGH_WATER, now: deps.now, shareable })
   const mine = flight.join(labelled(sink, 'miss'))
-  const usage = produce(flight, plan, deps, req, next)
+  const usage = produce(flight, plan, deps, req, next).catch((err: unknown) => {
+    // A bug here must fail the requests waiting on the flight, never leave them hanging.
+    deps.log.error({ err: String(err), key: plan.key }, 'cache fill failed')
+    flight.onError(new ChaperoneError('internal_error', 'cache fill failed'))
+    return undefined
+  })
   const pending: Pending = { flight, usage }
   if (plan.coalesce) flights.set(plan.key, pending)
   void usage.finally(() => {
@@ -98,28 +104,25 @@ export function fetchThrough(plan: ExchangePlan, deps: ExchangeDeps, req: Forwar
 function refresh(plan: ExchangePlan, deps: ExchangeDeps, req: ForwardRequest, next: Origin): void {
   const flights = flightsOf(deps.store)
   if (flights.has(plan.key)) return
-  const flight = new Flight({ retainBytes: plan.maxEntryBytes, highWaterBytes: FLIGHT_HIGH_WATER, now: deps.now, keepAlive: true })
-  const usage = (async () => {
-    const lock = await deps.store.lock(plan.key, plan.lockTtlMs)
-    // Another replica is refreshing it already.
-    if (lock.kind === 'held') {
-      flight.onError(new ChaperoneError('upstream_error', 'refreshed by another replica'))
-      return undefined
-    }
-    return fetchAndStore(flight, plan, deps, req, next, lock)
-  })()
+  // Requests may join it (a client's no-cache), so a private answer must not reach them either.
+  const flight = new Flight({ retainBytes: plan.maxEntryBytes, highWaterBytes: FLIGHT_HIGH_WATER, now: deps.now, keepAlive: true, shareable })
+  // When another replica is refreshing it already, this refresh ends at once unless a request
+  // joined it meanwhile: that one waits for the other replica's entry like any miss.
+  const usage = produce(flight, plan, deps, req, next, true).catch((err: unknown) => {
+    deps.log.warn({ err: String(err), key: plan.key }, 'cache refresh failed')
+    flight.onError(new ChaperoneError('internal_error', 'cache refresh failed'))
+    return undefined
+  })
   const pending: Pending = { flight, usage }
   flights.set(plan.key, pending)
-  void usage
-    .catch((err: unknown) => deps.log.warn({ err: String(err), key: plan.key }, 'cache refresh failed'))
-    .finally(() => {
+  void usage.finally(() => {
       if (flights.get(plan.key) === pending) flights.delete(plan.key)
     })
 }
 
 /** Fills the flight, from the upstream or from another replica's entry; resolves to the answer's usage. */
-async function produce(flight: Flight, plan: ExchangePlan, deps: ExchangeDeps, req: ForwardRequest, next: Origin): Promise<EntryUsage | undefined> {
-  let lock: LockResult = plan.coalesce ? await deps.store.lock(plan.key, plan.lockTtlMs) : { kind: 'unavailable' }
+async function produce(flight: Flight, plan: ExchangePlan, deps: ExchangeDeps, req: ForwardRequest, next: Origin, useLock = plan.coalesce): Promise<EntryUsage | undefined> {
+  let lock: LockResult = useLock ? await deps.store.lock(plan.key, plan.lockTtlMs) : { kind: 'unavailable' }
   if (lock.kind === 'held') {
     const deadline = deps.now() + plan.lockWaitMs
     let pause = POLL_FIRST_MS
@@ -136,7 +139,9 @@ async function produce(flight: Flight, plan: ExchangePlan, deps: ExchangeDeps, r
       await sleep(Math.min(pause, Math.max(1, deadline - deps.now())))
       pause = Math.min(POLL_MAX_MS, pause * 2)
       const entry = await deps.store.get(plan.key)
-      if (entry && entry.meta.staleUntil > deps.now()) {
+      // Only a fresh one: a stale entry is the old answer the lock holder is replacing, and the
+      // requests here asked for a new one (a miss, a client's no-cache, a refresh).
+      if (entry && entry.meta.freshUntil > deps.now()) {
         // Another replica filled it: play it to everyone waiting here.
         flight.attach(replayEntry(entry, flight, 'instant', []))
         return entry.meta.usage
@@ -154,6 +159,9 @@ async function fetchAndStore(flight: Flight, plan: ExchangePlan, deps: ExchangeD
   const renew = held ? setInterval(() => void held.renew(plan.lockTtlMs).catch(() => false), Math.max(100, Math.floor(plan.lockTtlMs / 3))) : undefined
   renew?.unref?.()
   try {
+    // Before any answer a flight is unjoinable only once abandoned: every client left while the
+    // lock was awaited, so nobody wants this answer (a refresh is kept alive, never abandoned).
+    if (!flight.joinable) return undefined
     flight.attach(next.forward(req, flight))
     const r = await flight.result
     if (r.kind !== 'complete') {

@@ -211,8 +211,10 @@ export class Flight implements ResponseSink {
       if (!sub.sink.onData(chunk)) sub.paused = true
     }
     if (sub.gone) return
-    if (sub.next === this.#base + this.#chunks.length && (this.#ended || this.#error)) this.#finish(sub)
-    else if (!this.#retaining) {
+    if (sub.next === this.#base + this.#chunks.length && (this.#ended || this.#error)) {
+      // A paused sink is still busy with its last chunk (a response transform): the end waits for its resume.
+      if (!sub.paused) this.#finish(sub)
+    } else if (!this.#retaining) {
       this.#trim()
       this.#maybeResumeProducer()
     }

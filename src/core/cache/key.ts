@@ -45,6 +45,8 @@ export interface KeyInput {
   readonly scopeValue: string
   /** The parsed JSON request body as forwarded. */
   readonly body: unknown
+  /** Request headers the route keys on (`varyHeaders`): lower-case names, values as sent ('' when absent). */
+  readonly headers?: ReadonlyArray<readonly [string, string]>
 }
 
 /** Request fields that identify or bill the caller but do not change the answer. */
@@ -63,6 +65,8 @@ export function cacheKey(input: KeyInput, opts: KeyOptions): { hash: string; key
     query: input.query,
     scope: [input.scopeKind, input.scopeValue],
     body: normalizeBody(input.body, opts),
+    // Only present when a route keys headers, so keys of routes without them stay as they were.
+    ...(input.headers && input.headers.length > 0 ? { headers: input.headers.map(([k, v]) => [k, v]) } : {}),
   }
   const hash = createHash('sha256').update(canonicalJson(material)).digest('hex')
   const key = `${input.namespace}/${input.route}/${input.scopeKind}/${encodeURIComponent(input.scopeValue)}/${hash}`

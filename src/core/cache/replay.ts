@@ -29,7 +29,8 @@ export function replayEntry(entry: CacheEntry, sink: ResponseSink, pacing: Pacin
       next++
       if (piece.bytes.byteLength > 0 && !sink.onData(piece.bytes)) paused = true
     }
-    if (!stopped && next === pieces.length) {
+    // A paused sink is still busy with the last piece: the end, too, waits for its resume.
+    if (!stopped && !paused && next === pieces.length) {
       stopped = true
       sink.onEnd()
     }

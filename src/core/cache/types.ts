@@ -71,6 +71,7 @@ export interface CacheStore {
   get(key: string): Promise<CacheEntry | undefined>
   /** Stores in every tier; never rejects (a failed shared write is counted and logged). */
   set(entry: CacheEntry): Promise<void>
+  /** Never rejects: a shared store that fails answers `unavailable`. */
   lock(key: string, ttlMs: number): Promise<LockResult>
   /** Removes from every tier (and, through the shared tier, every replica's memory); resolves to how many went. */
   delete(sel: CacheSelector): Promise<number>

@@ -54,22 +54,29 @@ export function createCacheFilter(namespace: string, routes: readonly CompiledRo
       const client = c.honorClientCacheControl ? requestDirectives(ctx.request.rawHeaders) : { noStore: false, noCache: false }
       if (client.noStore) return bypass('client_no_store')
       const body = ctx.body
-      if (!body) return bypass('no_body')
-      const json = body.json()
-      if (!isObject(json)) return bypass('not_json')
+      // A GET (a model list, a stored answer by id) is keyed on its path and query alone.
+      const bodiless = !body && ctx.request.method === 'GET'
+      if (!body && !bodiless) return bypass('no_body')
+      const json = body ? body.json() : null
+      if (body && !isObject(json)) return bypass('not_json')
       // Two values for one field: the upstream and the key could each read a different one.
-      if (hasDuplicateKeys(Buffer.from(body.bytes.buffer, body.bytes.byteOffset, body.bytes.byteLength).toString('utf8'))) return bypass('duplicate_keys')
-      const temperature = typeof json.temperature === 'number' ? json.temperature : 1
-      if (temperature > c.maxTemperature) return bypass('temperature')
+      if (body && hasDuplicateKeys(Buffer.from(body.bytes.buffer, body.bytes.byteOffset, body.bytes.byteLength).toString('utf8'))) return bypass('duplicate_keys')
+      if (isObject(json)) {
+        const temperature = typeof json.temperature === 'number' ? json.temperature : 1
+        if (temperature > c.maxTemperature) return bypass('temperature')
+      }
       const scope = scopeValue(c.scope, principalOf(ctx.state))
       if (typeof scope !== 'string') return bypass(scope.reason)
 
       const tags = [...c.tags, ...headerTags(ctx, c.tagsHeader)]
+      const headers = c.varyHeaders.map((name): [string, string] => [name, headerValue(ctx, name)])
       const { key } = cacheKey(
-        { namespace, route: route.name, method: ctx.request.method, path: ctx.request.path, query: ctx.request.query, scopeKind: c.scope, scopeValue: scope, body: json },
+        { namespace, route: route.name, method: ctx.request.method, path: ctx.request.path, query: ctx.request.query, scopeKind: c.scope, scopeValue: scope, body: json, headers },
         route.key,
       )
-      const model = modelOf(json)
+      // Stored bytes must be readable by every client that may get them, and by moderation.
+      ctx.upstreamHeaders.set('accept-encoding', 'identity')
+      const model = isObject(json) ? modelOf(json) : undefined
       const plan: ExchangePlan = {
         key,
         route: route.name,
@@ -129,6 +136,11 @@ function scopeValue(scope: Scope, p: Principal | undefined): string | { reason: 
 }
 
 const MAX_HEADER_TAGS = 16
+
+function headerValue(ctx: RequestContext, name: string): string {
+  const v = ctx.request.headers[name]
+  return Array.isArray(v) ? v.join(', ') : (v ?? '')
+}
 
 function headerTags(ctx: RequestContext, header: string | undefined): string[] {
   if (!header) return []

@@ -42,6 +42,11 @@ export const cacheRouteSchema = z
     tags: z.array(z.string().min(1).max(128)).max(32).default([]).describe('Tags put on every entry of this route, for DELETE /admin/cache?tag=.'),
     tagsHeader: z.string().min(1).max(64).toLowerCase().optional().describe('A request header whose comma-separated values are added as tags.'),
     normalize,
+    varyHeaders: z
+      .array(z.string().min(1).max(64).toLowerCase().regex(/^[a-z0-9!#$%&'*+.^_`|~-]+$/, 'a header name'))
+      .max(16)
+      .default([])
+      .describe('Request headers whose values are part of the key (e.g. accept-language when the chatbot answers in the caller\'s language). The upstream\'s own Vary header is not read.'),
     ignoreFields: z.array(z.string().min(1).max(64)).default(() => [...DEFAULT_IGNORE_FIELDS]).describe('Top-level body fields left out of the key; every other field is keyed.'),
     coalesce: z.boolean().default(true).describe('Identical requests in flight share one upstream request, on this replica and (with Redis) across replicas.'),
     lockTtl: durationMs(500, 120_000).default(10_000).describe('The cross-replica fill lock lives this long unless its holder renews it (it does while it fetches); a holder that died frees it after this.'),
