@@ -77,7 +77,7 @@ interface Req {
   intercept?: boolean
 }
 
-type Ctx = RequestContext & { interceptor: OriginInterceptor | undefined }
+type Ctx = RequestContext & { interceptor: OriginInterceptor | undefined; upstreamHeaders: HeaderEditList }
 
 function ctx(o: Req = {}): Ctx {
   const path = o.path ?? '/v1/chat/completions'
