@@ -259,9 +259,14 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
       if (res.destroyed) return
       // Filters read response bodies as text: a compressed body would pass moderation unread.
       if (c && responseHooks) c.upstreamHeaders.set('accept-encoding', 'identity')
-      const stripped = c ? c.upstreamHeaders.apply(stripHopByHop(raw, OWN_REQUEST_HEADERS)) : stripHopByHop(raw, OWN_REQUEST_HEADERS)
       const buffered = c?.body
-      const headers = addForwardingHeaders(buffered ? withContentLength(stripped, buffered.outgoing.byteLength) : stripped, req.socket.remoteAddress ?? '', requestId)
+      // Built on first use: a cache hit never sends them anywhere.
+      let upstreamHeaders: string[] | undefined
+      const headers = (): string[] => {
+        if (upstreamHeaders) return upstreamHeaders
+        const stripped = c ? c.upstreamHeaders.apply(stripHopByHop(raw, OWN_REQUEST_HEADERS)) : stripHopByHop(raw, OWN_REQUEST_HEADERS)
+        return (upstreamHeaders = addForwardingHeaders(buffered ? withContentLength(stripped, buffered.outgoing.byteLength) : stripped, req.socket.remoteAddress ?? '', requestId))
+      }
 
       // A declared length is already within the limit (checked above) and enforced by Node's
       // parser, so the request stream itself goes upstream; only a chunked body is counted.
@@ -304,7 +309,14 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
         const interceptor = c?.interceptor
         const origin: Origin = interceptor ? { forward: (r, s) => interceptor(r, s, upstream) } : upstream
         const flight: InFlight = origin.forward(
-          { method: req.method ?? 'GET', path: c?.upstreamQuery !== undefined ? forwardPath + c.upstreamQuery : forwardUrl, headers, body },
+          {
+            method: req.method ?? 'GET',
+            path: c?.upstreamQuery !== undefined ? forwardPath + c.upstreamQuery : forwardUrl,
+            get headers() {
+              return headers()
+            },
+            body,
+          },
           {
             onHead(upstreamStatus, rawHeaders, resume) {
               if (upstreamStatus < 200) return true
