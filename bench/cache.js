@@ -18,11 +18,13 @@ import { percentile } from './lib/stats.js'
 import { stopAll } from './lib/procs.js'
 import { writeSection } from './lib/sections.js'
 import { startChaperone, startUpstream } from './lib/targets.js'
+import { startRedis } from './lib/redis.js'
+import { prng } from './lib/prng.js'
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const log = (/** @type {string} */ line) => process.stdout.write(`${line}\n`)
 const quick = process.argv.includes('--quick')
-const o = { rounds: quick ? 2 : 5, requestsPerRound: quick ? 300 : 1500, throughputSeconds: quick ? 2 : 5, connections: 16, bursts: [10, 100, 1000], sizeHits: quick ? 50 : 200 }
+const o = { rounds: quick ? 2 : 5, requestsPerRound: quick ? 300 : 1500, throughputSeconds: quick ? 2 : 5, connections: 16, bursts: [10, 100, 1000], distinct: 200, sizeRequests: quick ? 300 : 800 }
 const hr = process.hrtime.bigint
 const bin = join(root, 'dist', 'cli.js')
 
@@ -64,8 +66,7 @@ async function main() {
     for (const b of coalescing) log(`  burst of ${b.n}: ${b.upstreamRequests} upstream request(s), ${b.ok}/${b.n} answered`)
 
     log('cache 4/4 entry sizes')
-    const sizes = await entrySizes(direct, cached[0])
-    for (const s of sizes) log(`  ${s.label}: ${s.bytes} B, hit p50 ${s.hitP50Ms.toFixed(3)} ms p99 ${s.hitP99Ms.toFixed(3)}, miss ${s.missMs.toFixed(2)} ms, direct p50 ${s.directP50Ms.toFixed(3)} ms, hit ratio ${s.hitRatio.toFixed(3)}`)
+    const sizes = await entrySizes(direct, tmp, upstream.port)
 
     const run = { date: new Date().toISOString().replace('T', ' ').replace(/\.\d+Z$/, ' UTC'), options: o, latency, throughput, coalescing, sizes }
     writeFileSync(join(root, 'bench', 'results-cache.json'), JSON.stringify(run, null, 2) + '\n')
@@ -218,27 +219,56 @@ async function coalescingBursts(tmp) {
   return out
 }
 
-/** @param {{ origin: string }} direct @param {{ origin: string } | undefined} cache */
-async function entrySizes(direct, cache) {
-  if (!cache) throw new Error('no cache target')
-  // One content delta is about 150 bytes of SSE: these give answers of about 1 KB, 100 KB and 1 MB.
+/**
+ * Hit ratio and latency against entry size: a Zipf(1) workload over 200 distinct prompts, the same
+ * sequence for every size, against a Chaperone with the default 64 MiB memory tier alone and one
+ * with Redis behind it. 1 MB answers overflow memory (64 entries at most, one a quarter of it at
+ * most), so the memory-only hit ratio falls with size and Redis catches what memory evicted.
+ * @param {{ origin: string }} direct @param {string} tmp @param {number} upstreamPort
+ */
+async function entrySizes(direct, tmp, upstreamPort) {
+  const redis = await startRedis(tmp)
+  const memoryOnly = (await startChaperone(bin, tmp, upstreamPort, { name: 'cache-memory', files: { 'cache.yaml': POLICY } })).target
+  const withRedis = (await startChaperone(bin, tmp, upstreamPort, { name: 'cache-redis', files: { 'chaperone.yaml': `redis: { url: "${redis.url}" }\n`, 'cache.yaml': POLICY } })).target
+  // One content delta is about 240 bytes of SSE: these give answers of about 1 KB, 100 KB and 1 MB.
   const shapes = [
-    { label: '1 KB', deltas: 6 },
-    { label: '100 KB', deltas: 650 },
-    { label: '1 MB', deltas: 6600 },
+    { label: '1 KB', deltas: 2 },
+    { label: '100 KB', deltas: 420 },
+    { label: '1 MB', deltas: 4300 },
   ]
+  const random = prng(42)
+  const weights = Array.from({ length: o.distinct }, (_, i) => 1 / (i + 1))
+  const total = weights.reduce((x, y) => x + y, 0)
+  const pick = () => {
+    let r = random() * total
+    for (let i = 0; i < weights.length; i++) if ((r -= weights[i] ?? 0) <= 0) return i
+    return weights.length - 1
+  }
+  const sequence = Array.from({ length: o.sizeRequests }, pick)
   const out = []
   for (const s of shapes) {
     const headers = { 'x-demo-deltas': String(s.deltas), 'x-demo-pace-ms': '0' }
-    const b = body(`size ${s.label}`, true)
-    const miss = await sequential(cache.origin, 1, b, headers)
-    const hits = await sequential(cache.origin, o.sizeHits, b, headers)
-    const d = await sequential(direct.origin, Math.min(o.sizeHits, 100), b, headers)
-    const sizeRes = await fetch(`${direct.origin}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: b })
+    const sizeRes = await fetch(`${direct.origin}/v1/chat/completions`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: body(`size ${s.label} 0`, true) })
     const bytes = (await sizeRes.arrayBuffer()).byteLength
-    const h = hits.map((x) => x.ms)
-    const served = hits.filter((x) => x.cache === 'hit').length
-    out.push({ label: s.label, bytes, missMs: miss[0]?.ms ?? 0, hitP50Ms: percentile(h, 50), hitP99Ms: percentile(h, 99), directP50Ms: percentile(d.map((x) => x.ms), 50), hitRatio: served / (hits.length + 1) })
+    const d = await sequential(direct.origin, 50, body(`size ${s.label} 0`, true), headers)
+    const distinctDrawn = new Set(sequence).size
+    const row = { label: s.label, bytes, distinctDrawn, bestHitRatio: (sequence.length - distinctDrawn) / sequence.length, directP50Ms: percentile(d.map((x) => x.ms), 50), tiers: /** @type {Record<string, any>} */ ({}) }
+    for (const t of [memoryOnly, withRedis]) {
+      const p = new Pool(t.origin, { connections: 1, pipelining: 1 })
+      const hits = []
+      const misses = []
+      for (const i of sequence) {
+        const t0 = hr()
+        const r = await p.request({ path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: body(`size ${s.label} ${i}`, true) })
+        await r.body.arrayBuffer()
+        const ms = Number(hr() - t0) / 1e6
+        ;(r.headers['x-chaperone-cache'] === 'hit' ? hits : misses).push(ms)
+      }
+      await p.close()
+      row.tiers[t.name] = { hitRatio: hits.length / sequence.length, hitP50Ms: percentile(hits, 50), hitP99Ms: percentile(hits, 99), missP50Ms: percentile(misses, 50) }
+      log(`  ${s.label} (${bytes} B) ${t.name}: hit ratio ${(hits.length / sequence.length).toFixed(3)}, hit p50 ${percentile(hits, 50).toFixed(3)} ms p99 ${percentile(hits, 99).toFixed(3)} ms, miss p50 ${percentile(misses, 50).toFixed(2)} ms`)
+    }
+    out.push(row)
   }
   return out
 }
@@ -253,7 +283,7 @@ function render(run) {
     .join('\n')
   return `## Cache
 
-Run ${run.date}, \`node bench/cache.js\`${quick ? ' --quick' : ''}. Targets: the demo chatbot (\`direct\`), two pass-through Chaperones, and two Chaperones with a shared-scope cache route on \`/v1/chat/completions\` (memory tier). Latency: ${run.options.rounds} interleaved rounds of ${run.options.requestsPerRound} sequential identical non-streaming requests (temperature 0) per target; every cached request after the first is a hit (${l.nonHits} were not). Throughput: ${run.options.connections} connections, closed loop, ${run.options.throughputSeconds} s per target, two interleaved rounds. Coalescing: a counting upstream in the bench process holds each answer 300 ms; N identical streaming requests are sent at once. Entry sizes: streamed answers from the demo (\`x-demo-deltas\`, no pacing), one miss then ${run.options.sizeHits} sequential hits.
+Run ${run.date}, \`node bench/cache.js\`${quick ? ' --quick' : ''}. Targets: the demo chatbot (\`direct\`), two pass-through Chaperones, and two Chaperones with a shared-scope cache route on \`/v1/chat/completions\` (memory tier). Latency: ${run.options.rounds} interleaved rounds of ${run.options.requestsPerRound} sequential identical non-streaming requests (temperature 0) per target; every cached request after the first is a hit (${l.nonHits} were not). Throughput: ${run.options.connections} connections, closed loop, ${run.options.throughputSeconds} s per target, two interleaved rounds. Coalescing: a counting upstream in the bench process holds each answer 300 ms; N identical streaming requests are sent at once. Entry sizes: streamed answers from the demo (\`x-demo-deltas\`, no pacing); ${run.options.sizeRequests} sequential requests drawn Zipf(1) from ${run.options.distinct} distinct prompts (the same sequence for every size; ${run.sizes[0]?.distinctDrawn} of them drawn, so the best possible hit ratio is ${run.sizes[0]?.bestHitRatio.toFixed(3)}), against the default 64 MiB memory tier alone and with Redis behind it.
 
 | measure | value | target | verdict |
 |---|---|---|---|
@@ -268,9 +298,9 @@ ${run.coalescing.map((/** @type {any} */ b) => `| upstream requests for a burst 
 |---|---|---|---|
 ${rows}
 
-| entry size | bytes | miss ms | hit p50 ms | hit p99 ms | direct p50 ms | hit ratio |
-|---|---|---|---|---|---|---|
-${run.sizes.map((/** @type {any} */ s) => `| ${s.label} | ${s.bytes} | ${s.missMs.toFixed(2)} | ${s.hitP50Ms.toFixed(3)} | ${s.hitP99Ms.toFixed(3)} | ${s.directP50Ms.toFixed(3)} | ${s.hitRatio.toFixed(3)} |`).join('\n')}`
+| entry size | bytes | direct p50 ms | tiers | hit ratio | hit p50 ms | hit p99 ms | miss p50 ms |
+|---|---|---|---|---|---|---|---|
+${run.sizes.flatMap((/** @type {any} */ s) => Object.entries(s.tiers).map(([name, x]) => `| ${s.label} | ${s.bytes} | ${s.directP50Ms.toFixed(3)} | ${name === 'cache-redis' ? 'memory + Redis' : 'memory'} | ${/** @type {any} */ (x).hitRatio.toFixed(3)} | ${/** @type {any} */ (x).hitP50Ms.toFixed(3)} | ${/** @type {any} */ (x).hitP99Ms.toFixed(3)} | ${/** @type {any} */ (x).missP50Ms.toFixed(2)} |`)).join('\n')}`
 }
 
 main().catch((e) => {
