@@ -5,11 +5,11 @@
  * admin API, and the official openai SDK as the client.
  */
 import t from 'tap'
-import { randomBytes, randomUUID } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import http from 'node:http'
-import { SignJWT } from 'jose'
+import { hmacToken } from '../helpers/jwt.js'
 import OpenAI from 'openai'
 import { startStack, type Stack } from '../helpers/chaperone.js'
 import { chatJson, chatStream, startLlmUpstream, type Answer, type LlmUpstream } from '../helpers/llm-upstream.js'
@@ -65,18 +65,7 @@ spec:
         maxEntryBytes: 1024
 `
 
-async function token(sub: string): Promise<string> {
-  const now = Math.floor(Date.now() / 1000)
-  return new SignJWT({ roles: ['guest'] })
-    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-    .setIssuer(ISSUER)
-    .setAudience('chatbot')
-    .setSubject(sub)
-    .setJti(randomUUID())
-    .setIssuedAt(now)
-    .setExpirationTime(now + 600)
-    .sign(new TextEncoder().encode(SECRET))
-}
+const token = (sub: string) => hmacToken(SECRET, ISSUER, sub, { roles: ['guest'] })
 
 const ask = (content: string, extra: Record<string, unknown> = {}) => ({ model: 'm', temperature: 0, messages: [{ role: 'user', content }], ...extra })
 

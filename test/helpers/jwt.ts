@@ -27,3 +27,18 @@ export function filesPort(files: Readonly<Record<string, string | Uint8Array>>):
     },
   }
 }
+
+/** An HS256 token as the HMAC issuers of the end-to-end policies expect (audience `chatbot`, 10 minutes). */
+export async function hmacToken(secret: string, issuer: string, subject: string, claims: Record<string, unknown> = {}): Promise<string> {
+  const { SignJWT } = await import('jose')
+  const now = Math.floor(Date.now() / 1000)
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setIssuer(issuer)
+    .setAudience('chatbot')
+    .setSubject(subject)
+    .setJti(crypto.randomUUID())
+    .setIssuedAt(now)
+    .setExpirationTime(now + 600)
+    .sign(new TextEncoder().encode(secret))
+}

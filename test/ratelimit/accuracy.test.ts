@@ -5,9 +5,9 @@
  * while requests run (no 5xx), and every key left behind must carry a TTL.
  */
 import t from 'tap'
-import { randomBytes, randomUUID } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
-import { SignJWT } from 'jose'
+import { hmacToken } from '../helpers/jwt.js'
 import { startStack, type Stack } from '../helpers/chaperone.js'
 import { startRedisServer } from '../helpers/redis-server.js'
 
@@ -46,18 +46,7 @@ spec:
       match: { paths: [/echo/boundary] }
 `
 
-async function token(sub: string): Promise<string> {
-  const now = Math.floor(Date.now() / 1000)
-  return new SignJWT({ roles: ['user'] })
-    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-    .setIssuer(ISSUER)
-    .setAudience('chatbot')
-    .setSubject(sub)
-    .setJti(randomUUID())
-    .setIssuedAt(now)
-    .setExpirationTime(now + 600)
-    .sign(new TextEncoder().encode(SECRET))
-}
+const token = (sub: string) => hmacToken(SECRET, ISSUER, sub, { roles: ['user'] })
 
 interface Answer {
   status: number

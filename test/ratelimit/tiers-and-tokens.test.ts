@@ -9,9 +9,9 @@
  * remaining counts read from RateLimit headers within this test are exact.
  */
 import t from 'tap'
-import { randomBytes, randomUUID } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { Redis } from 'ioredis'
-import { SignJWT } from 'jose'
+import { hmacToken } from '../helpers/jwt.js'
 import OpenAI from 'openai'
 import { startStack } from '../helpers/chaperone.js'
 import { startRedisServer } from '../helpers/redis-server.js'
@@ -83,18 +83,7 @@ spec:
       match: { paths: [/echo/shadow/**] }
 `
 
-async function token(sub: string, roles: string[] = ['guest'], tenant?: string): Promise<string> {
-  const now = Math.floor(Date.now() / 1000)
-  return new SignJWT({ roles, ...(tenant ? { tenant } : {}) })
-    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-    .setIssuer(ISSUER)
-    .setAudience('chatbot')
-    .setSubject(sub)
-    .setJti(randomUUID())
-    .setIssuedAt(now)
-    .setExpirationTime(now + 600)
-    .sign(new TextEncoder().encode(SECRET))
-}
+const token = (sub: string, roles: string[] = ['guest'], tenant?: string) => hmacToken(SECRET, ISSUER, sub, { roles, ...(tenant ? { tenant } : {}) })
 
 /** The `r=` of one limit in a RateLimit header. */
 function remainingOf(headers: Headers, limit: string): number | undefined {

@@ -6,53 +6,8 @@ import t from 'tap'
 import { Flight, type FlightOptions } from '../../../src/core/cache/flight.js'
 import type { InFlight, ResponseSink } from '../../../src/core/chain/origin.js'
 import { ChaperoneError } from '../../../src/core/errors.js'
+import { recorder } from '../../helpers/recording-sink.js'
 
-type Ev = readonly ['head', number, string[]] | readonly ['data', string] | readonly ['end'] | readonly ['error', string]
-
-interface Recorder {
-  readonly events: Ev[]
-  /** What onData answers: false asks the producer to pause. */
-  accept: boolean
-  readonly sink: ResponseSink
-  resume(accept?: boolean): void
-  data(): string[]
-  kinds(): string[]
-}
-
-/** A sink that records what it hears. */
-function recorder(hooks: { onData?: (chunk: string) => void; headOk?: boolean } = {}): Recorder {
-  const events: Ev[] = []
-  let resume: (() => void) | undefined
-  const r: Recorder = {
-    events,
-    accept: true,
-    sink: {
-      onHead(status, headers, res) {
-        events.push(['head', status, headers])
-        resume = res
-        return hooks.headOk ?? true
-      },
-      onData(chunk) {
-        events.push(['data', chunk.toString()])
-        hooks.onData?.(chunk.toString())
-        return r.accept
-      },
-      onEnd() {
-        events.push(['end'])
-      },
-      onError(err) {
-        events.push(['error', err.message])
-      },
-    },
-    resume(accept = true) {
-      r.accept = accept
-      resume!()
-    },
-    data: () => events.filter((e) => e[0] === 'data').map((e) => e[1] as string),
-    kinds: () => events.map((e) => e[0]),
-  }
-  return r
-}
 
 /** A producer handle that counts aborts. */
 function producer() {

@@ -2,54 +2,8 @@
 import t from 'tap'
 import { replayEntry } from '../../../src/core/cache/replay.js'
 import type { CacheEntry } from '../../../src/core/cache/types.js'
-import type { ResponseSink } from '../../../src/core/chain/origin.js'
+import { recorder } from '../../helpers/recording-sink.js'
 
-type Ev = readonly ['head', number, string[]] | readonly ['data', string] | readonly ['end'] | readonly ['error', string]
-
-interface Recorder {
-  readonly events: Ev[]
-  /** What onData answers: false asks the producer to pause. */
-  accept: boolean
-  readonly sink: ResponseSink
-  resume(accept?: boolean): void
-  data(): string[]
-  kinds(): string[]
-}
-
-function recorder(o: { headOk?: boolean; onData?: (chunk: string) => void } = {}): Recorder {
-  const events: Ev[] = []
-  let resume: (() => void) | undefined
-  const r: Recorder = {
-    events,
-    accept: true,
-    sink: {
-      onHead(status, headers, res) {
-        events.push(['head', status, headers])
-        resume = res
-        return o.headOk ?? true
-      },
-      onData(chunk) {
-        events.push(['data', chunk.toString()])
-        o.onData?.(chunk.toString())
-        return r.accept
-      },
-      onEnd() {
-        events.push(['end'])
-      },
-      onError(err) {
-        events.push(['error', err.message])
-      },
-    },
-    /** Resumes the producer; `accept` is what the next onData answers. */
-    resume(accept = true) {
-      r.accept = accept
-      resume!()
-    },
-    data: () => events.filter((e) => e[0] === 'data').map((e) => e[1] as string),
-    kinds: () => events.map((e) => e[0]),
-  }
-  return r
-}
 
 const EVENTS = ['data: one\n\n', 'data: two\n\n', 'data: three\n\n']
 
