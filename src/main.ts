@@ -159,6 +159,7 @@ export async function startChaperone(opts: StartOptions): Promise<Running> {
     rateLimitMetrics: metrics.rateLimits,
     cache: cacheStore,
     cacheMetrics: cacheStats,
+    cacheFlightBytes: config.cache.inflightBytes,
     ...(opts.classifiers ? { classifiers: opts.classifiers } : {}),
     ...(opts.now ? { now: opts.now } : {}),
   }

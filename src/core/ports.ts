@@ -49,6 +49,8 @@ export interface Ports {
   /** Response cache tiers (memory, and Redis when configured); without it cache routes do nothing. */
   readonly cache?: CacheStore
   readonly cacheMetrics?: CacheMetricsPort
+  /** Bytes the recordings of every cache miss in flight may hold together (core/cache/flight.ts). */
+  readonly cacheFlightBytes?: number
 }
 
 /** Where the penalty box of each subject lives: this replica's memory, or Redis shared by all. */

@@ -3,7 +3,7 @@ import type { LogPort } from '../chain/types.js'
 import { ChaperoneError } from '../errors.js'
 import { buildEntry, type EntryPlan } from './build-entry.js'
 import { parseCacheControl } from './cache-control.js'
-import { Flight } from './flight.js'
+import { Flight, type ByteBudget } from './flight.js'
 import { replayEntry, type Pacing } from './replay.js'
 import type { CacheEntry, CacheMetricsPort, CacheStore, EntryUsage, FillLock, LockResult } from './types.js'
 
@@ -21,6 +21,8 @@ export interface ExchangeDeps {
   readonly log: LogPort
   readonly now: () => number
   readonly random: () => number
+  /** Bytes all flights' recordings may hold together (DEFAULT_FLIGHT_BYTES when absent). */
+  readonly flightBytes?: number
 }
 
 /** The response header that says how the cache answered (hit, stale, coalesced, miss). */
@@ -38,15 +40,32 @@ interface Pending {
 }
 
 /**
- * Identical requests in flight on this replica, per store: the registry lives as long as the store
- * (the process), so a policy reload does not split a flight in two.
+ * Identical requests in flight on this replica, and the bytes their recordings hold, per store:
+ * the registry lives as long as the store (the process), so a policy reload does not split a
+ * flight in two.
  */
-const registries = new WeakMap<CacheStore, Map<string, Pending>>()
-function flightsOf(store: CacheStore): Map<string, Pending> {
-  let m = registries.get(store)
-  if (!m) registries.set(store, (m = new Map()))
-  return m
+interface Registry {
+  readonly flights: Map<string, Pending>
+  readonly budget: ByteBudget
 }
+const registries = new WeakMap<CacheStore, Registry>()
+function registryOf(store: CacheStore, budgetBytes: number): Registry {
+  let r = registries.get(store)
+  if (!r) {
+    let free = budgetBytes
+    const budget: ByteBudget = {
+      take: (n) => (n <= free ? ((free -= n), true) : false),
+      give: (n) => void (free += n),
+    }
+    registries.set(store, (r = { flights: new Map(), budget }))
+  }
+  return r
+}
+const flightsOf = (deps: ExchangeDeps) => registryOf(deps.store, deps.flightBytes ?? DEFAULT_FLIGHT_BYTES).flights
+const budgetOf = (deps: ExchangeDeps) => registryOf(deps.store, deps.flightBytes ?? DEFAULT_FLIGHT_BYTES).budget
+
+/** What the recordings of every flight may hold together when the process does not say. */
+export const DEFAULT_FLIGHT_BYTES = 64 * 1024 * 1024
 
 /** Serves a stored entry; on a stale one, also refreshes it in the background. */
 export function serveEntry(entry: CacheEntry, stale: boolean, plan: ExchangePlan, deps: ExchangeDeps, req: ForwardRequest, sink: ResponseSink, next: Origin): InFlight {
@@ -61,7 +80,7 @@ export function serveEntry(entry: CacheEntry, stale: boolean, plan: ExchangePlan
  * for that replica's entry, and fetches itself when the holder gives up or dies.
  */
 export function fetchThrough(plan: ExchangePlan, deps: ExchangeDeps, req: ForwardRequest, sink: ResponseSink, next: Origin): InFlight {
-  const flights = flightsOf(deps.store)
+  const flights = flightsOf(deps)
   const existing = plan.coalesce ? flights.get(plan.key) : undefined
   if (existing?.flight.joinable) {
     deps.metrics?.lookup(plan.route, 'coalesced')
@@ -84,7 +103,7 @@ export function fetchThrough(plan: ExchangePlan, deps: ExchangeDeps, req: Forwar
     }
   }
   deps.metrics?.lookup(plan.route, 'miss')
-  const flight = new Flight({ retainBytes: plan.maxEntryBytes, highWaterBytes: FLIGHT_HIGH_WATER, now: deps.now, shareable })
+  const flight = new Flight({ retainBytes: plan.maxEntryBytes, highWaterBytes: FLIGHT_HIGH_WATER, now: deps.now, shareable, budget: budgetOf(deps) })
   const mine = flight.join(labelled(sink, 'miss'))
   const usage = produce(flight, plan, deps, req, next).catch((err: unknown) => {
     // A bug here must fail the requests waiting on the flight, never leave them hanging.
@@ -96,16 +115,17 @@ export function fetchThrough(plan: ExchangePlan, deps: ExchangeDeps, req: Forwar
   if (plan.coalesce) flights.set(plan.key, pending)
   void usage.finally(() => {
     if (flights.get(plan.key) === pending) flights.delete(plan.key)
+    flight.release()
   })
   return mine
 }
 
 /** Fetches a fresh copy of a stale entry for the requests after this one; nobody waits on it. */
 function refresh(plan: ExchangePlan, deps: ExchangeDeps, req: ForwardRequest, next: Origin): void {
-  const flights = flightsOf(deps.store)
+  const flights = flightsOf(deps)
   if (flights.has(plan.key)) return
   // Requests may join it (a client's no-cache), so a private answer must not reach them either.
-  const flight = new Flight({ retainBytes: plan.maxEntryBytes, highWaterBytes: FLIGHT_HIGH_WATER, now: deps.now, keepAlive: true, shareable })
+  const flight = new Flight({ retainBytes: plan.maxEntryBytes, highWaterBytes: FLIGHT_HIGH_WATER, now: deps.now, keepAlive: true, shareable, budget: budgetOf(deps) })
   // When another replica is refreshing it already, this refresh ends at once unless a request
   // joined it meanwhile: that one waits for the other replica's entry like any miss.
   const usage = produce(flight, plan, deps, req, next, true).catch((err: unknown) => {
@@ -116,8 +136,9 @@ function refresh(plan: ExchangePlan, deps: ExchangeDeps, req: ForwardRequest, ne
   const pending: Pending = { flight, usage }
   flights.set(plan.key, pending)
   void usage.finally(() => {
-      if (flights.get(plan.key) === pending) flights.delete(plan.key)
-    })
+    if (flights.get(plan.key) === pending) flights.delete(plan.key)
+    flight.release()
+  })
 }
 
 /** Fills the flight, from the upstream or from another replica's entry; resolves to the answer's usage. */

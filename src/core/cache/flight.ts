@@ -17,6 +17,16 @@ export interface FlightOptions {
    * private): when it may not, every other subscriber is evicted and fetches on its own.
    */
   readonly shareable?: (status: number, rawHeaders: readonly string[]) => boolean
+  /**
+   * Bytes every flight of the process may keep together. A flight that cannot take more stops
+   * recording (its answer is not stored), so many large misses at once stay within one bound.
+   */
+  readonly budget?: ByteBudget
+}
+
+export interface ByteBudget {
+  take(bytes: number): boolean
+  give(bytes: number): void
 }
 
 /** The upstream's answer, recorded whole: what an entry is built from. */
@@ -69,6 +79,8 @@ export class Flight implements ResponseSink {
   #base = 0
   #bytes = 0
   #retaining = true
+  /** Bytes taken from the budget, given back when the flight stops recording or is released. */
+  #taken = 0
   #head: { status: number; headers: string[]; at: number } | undefined
   #ended = false
   #error: ChaperoneError | undefined
@@ -144,7 +156,7 @@ export class Flight implements ResponseSink {
     this.#at.push(this.#opts.now() - (this.#head?.at ?? this.#opts.now()))
     this.#bytes += chunk.byteLength
     for (const s of this.#subs) s.backlog += chunk.byteLength
-    if (this.#retaining && this.#bytes > this.#opts.retainBytes) this.#retaining = false
+    if (this.#retaining && (this.#bytes > this.#opts.retainBytes || !this.#takeBudget(chunk.byteLength))) this.#stopRetaining()
     for (const s of this.#subs) this.#pump(s)
     if (!this.#retaining) this.#trim()
     if (!this.#retaining && this.#slowestBacklog() > this.#opts.highWaterBytes) {
@@ -225,6 +237,25 @@ export class Flight implements ResponseSink {
     this.#subs.delete(sub)
     if (this.#error) sub.sink.onError(this.#error)
     else sub.sink.onEnd()
+  }
+
+  #takeBudget(bytes: number): boolean {
+    if (!this.#opts.budget) return true
+    if (!this.#opts.budget.take(bytes)) return false
+    this.#taken += bytes
+    return true
+  }
+
+  #stopRetaining(): void {
+    this.#retaining = false
+    this.release()
+  }
+
+  /** Gives the recorded bytes back to the budget: once the entry is stored, or the flight is over. */
+  release(): void {
+    if (this.#taken === 0) return
+    this.#opts.budget?.give(this.#taken)
+    this.#taken = 0
   }
 
   #bytesFrom(abs: number): number {

@@ -124,6 +124,7 @@ export const processConfigSchema = z
     cache: z
       .strictObject({
         memoryBytes: z.number().int().min(1024 * 1024).max(64 * 1024 ** 3).default(64 * 1024 * 1024).describe('Bound of the in-process tier (L1), in bytes; at least 1 MiB.'),
+        inflightBytes: z.number().int().min(1024 * 1024).max(64 * 1024 ** 3).default(64 * 1024 * 1024).describe('Bytes the answers of every cache miss in flight may hold together while they are recorded; past it a miss still streams but is not stored.'),
         commandTimeoutMs: z.number().int().min(1).max(5000).default(50).describe('Longest a cache read or write waits for Redis (L2); past it the request goes on as a miss, with the memory tier only.'),
         probeMs: z.number().int().min(50).max(60_000).default(1000).describe('After a Redis failure, L2 is bypassed for this long, then one request tries it again.'),
       })

@@ -240,6 +240,34 @@ t.test('N identical misses: one origin call, 1 miss + N-1 coalesced, stored once
   t.ok(await until(() => origin.calls.length === 2))
 })
 
+t.test('the in-flight byte budget is given back once an answer is stored: misses keep being stored', async (t) => {
+  const { store, origin, metrics, deps } = setup()
+  const one = stream('an answer').join('')
+  // Room for one recording at a time, in a registry of its own (a fresh store).
+  const small: ExchangeDeps = { ...deps, flightBytes: Buffer.byteLength(one) + 10 }
+  for (const k of ['k1', 'k2', 'k3']) {
+    const sink = recorder()
+    fetchThrough(plan({ key: k }), small, req(k), sink.sink, origin)
+    t.ok(await until(() => origin.calls.length === ['k1', 'k2', 'k3'].indexOf(k) + 1))
+    origin.calls.at(-1)!.answer(200, [...SSE], stream('an answer'))
+    t.ok(await until(() => sink.done() && store.entries.has(k)), `${k} stored`)
+  }
+  t.equal(metrics.stored.length, 3)
+  // Two at once: the second cannot record while the first holds the budget.
+  const a = recorder()
+  const b = recorder()
+  fetchThrough(plan({ key: 'a' }), small, req('a'), a.sink, origin)
+  fetchThrough(plan({ key: 'b' }), small, req('b'), b.sink, origin)
+  t.ok(await until(() => origin.calls.length === 5))
+  origin.calls[3]!.answer(200, [...SSE], stream('an answer'))
+  origin.calls[4]!.answer(200, [...SSE], stream('an answer'))
+  t.ok(await until(() => a.done() && b.done()))
+  t.equal(b.body(), one, 'the client without room still got its answer')
+  t.ok(await until(() => store.entries.has('a')))
+  t.notOk(store.entries.has('b'), 'but it was not stored')
+  t.ok(metrics.notStored.some((r) => r === 'too_large'))
+})
+
 t.test('coalesce off: each request its own origin call, and no lock', async (t) => {
   const { store, origin, metrics, deps } = setup()
   const p = plan({ coalesce: false })

@@ -147,6 +147,35 @@ t.test('past retainBytes: no joiners, chunks dropped once passed, the producer f
   t.same(p.aborts, [])
 })
 
+t.test('a shared byte budget bounds what every flight records together', async (t) => {
+  let free = 20
+  const budget = { take: (n: number) => (n <= free ? ((free -= n), true) : false), give: (n: number) => void (free += n) }
+  const a = flight({ budget })
+  const b = flight({ budget })
+  const ra = recorder()
+  const rb = recorder()
+  a.f.join(ra.sink)
+  b.f.join(rb.sink)
+  a.f.onHead(200, [...HEAD], a.resume)
+  b.f.onHead(200, [...HEAD], b.resume)
+  await tick()
+  a.f.onData(Buffer.from('x'.repeat(12)))
+  t.equal(free, 8, 'the first flight took its bytes')
+  t.ok(a.f.joinable)
+  b.f.onData(Buffer.from('y'.repeat(12)))
+  t.notOk(b.f.joinable, 'the second could not: it stops recording')
+  t.equal(free, 8, 'and holds nothing of the budget')
+  t.same(rb.data(), ['y'.repeat(12)], 'its client still gets the answer')
+  b.f.onEnd()
+  t.same(await b.f.result, { kind: 'unrecorded' })
+  a.f.onEnd()
+  t.equal((await a.f.result).kind, 'complete')
+  t.equal(free, 8, 'a recording holds its bytes until it is released (stored)')
+  a.f.release()
+  a.f.release()
+  t.equal(free, 20, 'released once, given back once')
+})
+
 t.test('every subscriber leaving stops the producer, unless keepAlive', async (t) => {
   {
     const { f, p, resume } = flight()

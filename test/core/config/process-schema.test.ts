@@ -25,7 +25,7 @@ const DEFAULTS: ProcessConfig = {
   reload: { debounceMs: 250, hashCheckIntervalMs: 10000 },
   redis: { url: null, keyPrefix: 'chaperone' },
   rateLimits: { onRedisError: 'local', replicas: 'auto', commandTimeoutMs: 20, probeMs: 1000 },
-  cache: { memoryBytes: 67108864, commandTimeoutMs: 50, probeMs: 1000 },
+  cache: { memoryBytes: 67108864, inflightBytes: 67108864, commandTimeoutMs: 50, probeMs: 1000 },
   clientIp: { trustedHops: 0 },
   revocations: { pollMs: 250, maxEntries: 100000 },
   telemetry: { logLevel: 'info', accessLog: false },

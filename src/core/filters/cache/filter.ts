@@ -37,6 +37,7 @@ export function createCacheFilter(namespace: string, routes: readonly CompiledRo
     log: { debug() {}, info() {}, warn() {}, error() {} },
     now: ports.now ? () => ports.now!().getTime() : Date.now,
     random: ports.random ?? Math.random,
+    ...(ports.cacheFlightBytes !== undefined ? { flightBytes: ports.cacheFlightBytes } : {}),
   }
 
   return {
