@@ -29,6 +29,12 @@ spec:
       - name: faq
         match: { paths: [${PATH}] }
         scope: shared
+        lockWait: 20s
+      # A short lock, so that a dead holder's lock expires within the test. Never this short in
+      # production: a holder whose event loop stalls longer than lockTtl loses its lock.
+      - name: orphans
+        match: { paths: [/orphans/chat/completions] }
+        scope: shared
         lockTtl: 1s
         lockWait: 20s
       - name: impatient
@@ -139,9 +145,9 @@ t.test('a lock holder that died: the waiters fetch once its lock expires, or aft
   const post = poster(agent)
 
   // What a replica that crashed mid-fetch leaves behind: its lock, no longer renewed.
-  await client.set(taggedKey(PREFIX, 'cache', 'l', keyOf('faq', PATH, 'orphan')), 'dead-replica', 'PX', 1500)
+  await client.set(taggedKey(PREFIX, 'cache', 'l', keyOf('orphans', '/orphans/chat/completions', 'orphan')), 'dead-replica', 'PX', 1500)
   const started = Date.now()
-  const replies = await Promise.all(Array.from({ length: 20 }, () => post(a!, PATH, 'orphan')))
+  const replies = await Promise.all(Array.from({ length: 20 }, () => post(a!, '/orphans/chat/completions', 'orphan')))
   t.ok(Date.now() - started >= 1000, 'they waited for the dead holder')
   t.ok(replies.every((r) => r.status === 200 && text(r.body) === 'recovered '))
   t.equal(up.requests.length, 1, 'one of them took the lock over and fetched for all')
