@@ -342,7 +342,7 @@ t.test('a hit stands in for the upstream; stale is served and refreshed; past st
 
   entries.set(key, entryFor(key, { freshUntil: NOW + 1000, staleUntil: NOW + 2000 }))
   const hit = ctx({ body: ask() })
-  t.same(await run(filter, hit), { route: 'chat', result: 'hit', key })
+  t.same(await run(filter, hit), { route: 'chat', result: 'hit', key, ageMs: 10_000 })
   t.same(metrics.lookups, [['chat', 'hit']])
   t.same(metrics.saved, [{ input: 3, output: 4 }], 'the tokens the answer cost are saved')
   const h = exchange(hit.interceptor!)
@@ -353,7 +353,7 @@ t.test('a hit stands in for the upstream; stale is served and refreshed; past st
 
   entries.set(key, entryFor(key, { freshUntil: NOW, staleUntil: NOW + 2000 }))
   const stale = ctx({ body: ask() })
-  t.same(await run(filter, stale), { route: 'chat', result: 'stale', key })
+  t.same(await run(filter, stale), { route: 'chat', result: 'stale', key, ageMs: 10_000 })
   const s = exchange(stale.interceptor!, JSON_ANSWER)
   await settle()
   t.equal(s.cacheHeader(), 'stale')
