@@ -1,10 +1,12 @@
 import { parseArgs } from 'node:util'
+import { splitHostPort } from './core/config/listen.js'
 
 export type Command =
   | { name: 'serve'; configDir: string; listen?: string; upstream?: string; admin?: string }
   | { name: 'demo'; configDir: string; paceMs?: number }
   | { name: 'validate'; configDir: string }
   | { name: 'schema'; process: boolean }
+  | { name: 'inject-webhook'; listen: string; tlsCert: string; tlsKey: string; sidecarConfig?: string }
   | { name: 'check'; configDir: string; input: CheckInput; json: boolean }
   | { name: 'help'; text: string }
   | { name: 'error'; text: string }
@@ -29,6 +31,8 @@ Commands:
   validate   Check a config directory; prints file:path: message lines, exits 1 on any error
   check      Run text through the moderation rules of a config directory and show every match
   schema     Print the JSON Schemas of policy files and chaperone.yaml
+  inject-webhook
+             Serve the Kubernetes admission webhook that injects the Chaperone sidecar
 
 Run \`chaperone <command> --help\` for the options of a command.
 `
@@ -89,6 +93,27 @@ const SCHEMA_HELP = `Usage: chaperone schema [--process]
 
 Prints the JSON Schema of policy files (or, with --process, of chaperone.yaml) for editors.
 `
+
+const INJECT_WEBHOOK_HELP = `Usage: chaperone inject-webhook [--listen HOST:PORT] [--tls-cert FILE] [--tls-key FILE] [--sidecar-config FILE]
+
+Serves the mutating admission webhook (AdmissionReview v1, POST /mutate; GET /healthz) that adds
+the Chaperone sidecar to pods labelled chaperone.dev/inject: "true". The certificate and key are
+re-read every 30 s, so a rotated Secret is served without a restart.
+
+  --listen HOST:PORT      HTTPS listener       default 0.0.0.0:8443
+  --tls-cert FILE         Certificate (PEM)    default /etc/chaperone-webhook/tls.crt
+  --tls-key FILE          Private key (PEM)    default /etc/chaperone-webhook/tls.key
+  --sidecar-config FILE   Sidecar settings (YAML: image, ports, configMap, adminSecret,
+                          resources, env, nativeSidecar); without it the built-in defaults
+  -h, --help              Show this help
+
+Pod annotations: chaperone.dev/upstream-port, chaperone.dev/listen-port, chaperone.dev/admin-port,
+chaperone.dev/config (policies ConfigMap). An invalid one refuses the pod with a message.
+`
+
+export const DEFAULT_WEBHOOK_LISTEN = '0.0.0.0:8443'
+export const DEFAULT_WEBHOOK_CERT = '/etc/chaperone-webhook/tls.crt'
+export const DEFAULT_WEBHOOK_KEY = '/etc/chaperone-webhook/tls.key'
 
 export function parseCommand(argv: readonly string[], env: Readonly<Record<string, string | undefined>>): Command {
   const [cmd, ...rest] = argv
@@ -182,6 +207,29 @@ export function parseCommand(argv: readonly string[], env: Readonly<Record<strin
         const { values } = parseArgs({ args: rest as string[], options: { help: { type: 'boolean', short: 'h' }, process: { type: 'boolean' } }, strict: true })
         if (values.help) return { name: 'help', text: SCHEMA_HELP }
         return { name: 'schema', process: values.process === true }
+      }
+      case 'inject-webhook': {
+        const { values } = parseArgs({
+          args: rest as string[],
+          options: {
+            listen: { type: 'string' },
+            'tls-cert': { type: 'string' },
+            'tls-key': { type: 'string' },
+            'sidecar-config': { type: 'string' },
+            help: { type: 'boolean', short: 'h' },
+          },
+          strict: true,
+        })
+        if (values.help) return { name: 'help', text: INJECT_WEBHOOK_HELP }
+        const listen = values.listen ?? DEFAULT_WEBHOOK_LISTEN
+        if (!splitHostPort(listen)) return { name: 'error', text: `--listen takes host:port, e.g. 0.0.0.0:8443\n${INJECT_WEBHOOK_HELP}` }
+        return {
+          name: 'inject-webhook',
+          listen,
+          tlsCert: values['tls-cert'] ?? DEFAULT_WEBHOOK_CERT,
+          tlsKey: values['tls-key'] ?? DEFAULT_WEBHOOK_KEY,
+          ...(values['sidecar-config'] !== undefined && { sidecarConfig: values['sidecar-config'] }),
+        }
       }
       default:
         return { name: 'error', text: `unknown command: ${cmd}\n\n${TOP_HELP}` }

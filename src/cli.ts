@@ -45,6 +45,18 @@ async function run(): Promise<number> {
       installSignalHandlers(running)
       return -1
     }
+    case 'inject-webhook': {
+      // Only imported here: the serving path never loads the webhook.
+      const { runInjectWebhook, WebhookStartupError } = await import('./io/webhook/server.js')
+      try {
+        await runInjectWebhook(cmd)
+      } catch (err) {
+        if (!(err instanceof WebhookStartupError)) throw err
+        process.stderr.write(err.message + '\n')
+        return 1
+      }
+      return -1
+    }
     case 'demo': {
       // The demo chatbot is only imported here, so it never loads on the serving path.
       const { startDemoChatbot } = await import('./demo/chatbot.js')
