@@ -5,6 +5,7 @@ import { errorReply } from '../core/reply.js'
 import type { RevocationStore } from '../core/ports.js'
 import { handleRevocations } from './admin-revocations.js'
 import { handleCache, type CacheAdmin } from './admin-cache.js'
+import { parseFalsePositive } from './admin-false-positives.js'
 import type { Metrics } from './metrics.js'
 import type { Logger } from './logger.js'
 
@@ -76,6 +77,16 @@ export function createAdminServer(opts: AdminOptions): http.Server {
       if (body === NOT_JSON) return send(res, 400, { error: 'bad_request', errors: ['(body): expected a JSON object'] })
       const out = await opts.moderationCheck(body)
       return send(res, out.status, out.body)
+    }
+    if (path === '/admin/moderation/false-positives') {
+      if (method !== 'POST') return sendError(res, 'method_not_allowed', { allow: 'POST' })
+      const body = await readJson(req)
+      if (body === TOO_LARGE) return sendError(res, 'body_too_large')
+      const parsed = parseFalsePositive(body === NOT_JSON ? undefined : body)
+      if (!parsed.ok) return send(res, 400, { error: 'bad_request', errors: parsed.errors })
+      const counted = opts.metrics.falsePositive(parsed.report.rule)
+      opts.log.info({ falsePositive: parsed.report }, 'moderation false positive reported')
+      return send(res, 202, { accepted: true, rule: counted })
     }
     if (path === '/admin/revocations' && opts.revocations) {
       let tooLarge = false

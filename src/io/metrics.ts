@@ -1,6 +1,7 @@
 import client from 'prom-client'
 import type { AuthzMetricsPort, ModerationMetricsPort, RateLimitMetricsPort } from '../core/ports.js'
 import { hitRatio, type CacheStats } from './cache/stats.js'
+import { MAX_REPORTED_RULES } from './admin-false-positives.js'
 
 /**
  * Prometheus metrics for the admin port. Each instance has its own registry, so several
@@ -46,6 +47,21 @@ export class Metrics {
     registers: [this.registry],
   })
   readonly #matchChildren = new Map<string, client.Counter.Internal>()
+  readonly #falsePositives = new client.Counter({
+    name: 'chaperone_moderation_false_positive_reports_total',
+    help: 'Moderation decisions reported as wrong (POST /admin/moderation/false-positives), by rule; at most 500 rule labels, the rest count as other.',
+    labelNames: ['rule'],
+    registers: [this.registry],
+  })
+  readonly #falsePositiveRules = new Set<string>()
+
+  /** Counts a report; answers the label it was counted under. */
+  falsePositive(rule: string): string {
+    const label = this.#falsePositiveRules.has(rule) || this.#falsePositiveRules.size < MAX_REPORTED_RULES ? rule : 'other'
+    this.#falsePositiveRules.add(label)
+    this.#falsePositives.labels(label).inc()
+    return label
+  }
 
   /** The port the moderation filter counts through. */
   readonly moderation: ModerationMetricsPort = {

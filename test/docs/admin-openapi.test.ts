@@ -23,6 +23,7 @@ const SERVED = [
   ['get', '/admin/config'],
   ['post', '/admin/reload'],
   ['post', '/admin/moderation/check'],
+  ['post', '/admin/moderation/false-positives'],
   ['get', '/admin/revocations'],
   ['post', '/admin/revocations'],
   ['delete', '/admin/revocations'],
@@ -217,6 +218,12 @@ t.test('a real admin listener answers as documented', async (t) => {
   t.equal(check.body.decision, 'flag')
   await call('post', '/admin/moderation/check', '/admin/moderation/check', { body: { text: 1 }, status: 400 })
   await call('post', '/admin/moderation/check', '/admin/moderation/check', { raw: `"${'x'.repeat(2 * 1024 * 1024)}"`, status: 413 })
+  const fp = await call('post', '/admin/moderation/false-positives', '/admin/moderation/false-positives', { body: { rule: 'no-swordfish', requestId: 'req-1' }, status: 202 })
+  t.same(fp.body, { accepted: true, rule: 'no-swordfish' })
+  await call('post', '/admin/moderation/false-positives', '/admin/moderation/false-positives', { body: { rule: 'bad rule name' }, status: 400 })
+  await call('post', '/admin/moderation/false-positives', '/admin/moderation/false-positives', { body: { rule: 'x', text: 'never the text' }, status: 400 })
+  await call('get', '/admin/moderation/false-positives', '/admin/moderation/false-positives', { status: 405 })
+  t.match(await (await fetch(`${base}/metrics`)).text(), /chaperone_moderation_false_positive_reports_total\{rule="no-swordfish"\} 1/)
 
   const exp = Math.floor(Date.now() / 1000) + 3600
   await call('post', '/admin/revocations', '/admin/revocations', { body: { jti: 'j1', expiresAt: exp, reason: 'test' }, status: 201 })

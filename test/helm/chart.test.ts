@@ -127,7 +127,8 @@ function defineTests(bin: string, work: string): void {
     t.same(metricNames('sum by (namespace) (rate(foo_total{le="1", a=~"x|y"}[5m] offset 10m)) / ignoring(mode) group_left sum(bar) > 2 * vector(0)'), ['foo_total', 'bar'])
     t.ok(knownMetric('chaperone_request_duration_seconds_bucket'))
     t.notOk(knownMetric('chaperone_requests_total_bucket'), 'suffixes only on histograms')
-    t.notOk(knownMetric('chaperone_moderation_false_positive_reports_total'), 'a counter that does not exist is caught')
+    t.ok(knownMetric('chaperone_moderation_false_positive_reports_total'))
+    t.notOk(knownMetric('chaperone_moderation_false_negative_reports_total'), 'a counter that does not exist is caught')
   })
 
   t.test('Chart.yaml and values.yaml agree on the image', async (t) => {
@@ -336,11 +337,9 @@ function defineTests(bin: string, work: string): void {
     const rule = one(docs, 'PrometheusRule')
     const rules = (rule.spec.groups as Obj[]).flatMap((g) => g.rules as Obj[])
     const alerts = new Map(rules.map((r) => [r.alert as string, String(r.expr)]))
-    for (const name of ['ChaperoneLatencyBudgetBurnFast', 'ChaperoneLatencyBudgetBurnSlow', 'ChaperoneModerationBlockSpike', 'ChaperoneModerationShadowDivergence', 'ChaperoneConfigReloadFailed', 'ChaperoneRateLimitRedisFallback', 'ChaperoneCacheRedisDown', 'ChaperoneUpstreamErrorRate']) {
+    for (const name of ['ChaperoneLatencyBudgetBurnFast', 'ChaperoneLatencyBudgetBurnSlow', 'ChaperoneModerationBlockSpike', 'ChaperoneFalsePositiveReports', 'ChaperoneModerationShadowDivergence', 'ChaperoneConfigReloadFailed', 'ChaperoneRateLimitRedisFallback', 'ChaperoneCacheRedisDown', 'ChaperoneUpstreamErrorRate']) {
       t.ok(alerts.has(name), `alert ${name}`)
     }
-    // No exception is needed: false positives are watched through shadow vs enforced blocks, since
-    // no false-positive report counter exists.
     for (const [name, expr] of alerts) {
       const unknown = metricNames(expr).filter((m) => !knownMetric(m))
       t.same(unknown, [], `${name} selects only exported metrics`)
