@@ -36,7 +36,7 @@ export async function startTcpDelayProxy(targetPort: number, delayMs = 0): Promi
     from.on('data', (chunk) => {
       const due = Math.max(Date.now() + proxy.delayMs, lastDue)
       lastDue = due
-      setTimeout(() => void (to.destroyed || to.write(chunk)), due - Date.now())
+      setTimeout(() => void (to.destroyed || to.write(chunk)), Math.max(0, due - Date.now()))
     })
     from.on('close', () => setTimeout(() => to.destroy(), Math.max(0, lastDue - Date.now())))
     from.on('error', () => from.destroy())

@@ -450,8 +450,7 @@ export class RegexScanner implements StreamScanner {
 
   /** view[cs, end) where cs = lo - 1 may lie below the trimmed base (then it is ctxUnit). */
   private text(view: TextView, cs: number, lo: number, end: number): string {
-    if (cs >= view.base) return view.slice(cs, end)
-    return String.fromCharCode(this.ctxUnit) + view.slice(lo, end)
+    return wellFormed(cs >= view.base ? view.slice(cs, end) : String.fromCharCode(this.ctxUnit) + view.slice(lo, end))
   }
 
   private scanRule(r: number, view: TextView, avail: number, final: boolean, hits: Hit[]): void {
@@ -516,4 +515,18 @@ export class RegexScanner implements StreamScanner {
     if (upTo > this.decided[r]!) this.decided[r] = upTo
     this.pendLo[r] = avail >= this.pendReady[r]! ? s : Math.max(lo, ripeEnd + 1)
   }
+}
+
+const HAS_SURROGATE = /[\uD800-\uDFFF]/
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g
+
+/**
+ * The context unit before a window is often half of a surrogate pair. Node 20 hands such a string
+ * to RE2 with U+FFFD in place of the lone half; Node 24 (simdutf) sizes the UTF-8 buffer for 2
+ * bytes per lone surrogate, writes 3 and cuts the string short, so matches at its end were lost.
+ * Replacing lone halves here keeps the length in UTF-16 units (offsets stay right) and gives RE2
+ * the same text on both.
+ */
+function wellFormed(s: string): string {
+  return HAS_SURROGATE.test(s) ? s.replace(LONE_SURROGATE, '\uFFFD') : s
 }
