@@ -1,9 +1,8 @@
 import { rawHeaderValue } from '../http/hop-by-hop.js'
-import { createSseParser } from '../sse/parser.js'
+import type { SseEvent } from '../sse/types.js'
 import { StreamUsage, usageFromBody } from '../tokens/usage.js'
-import { parseJson } from '../formats/json.js'
 import { responseStorable } from './cache-control.js'
-import { responseComplete } from './completeness.js'
+import { readResponse } from './completeness.js'
 import type { Recording } from './flight.js'
 import { createBoundaryFinder } from './sse-boundaries.js'
 import type { CacheEntry, EntryUsage, NotStoredReason } from './types.js'
@@ -37,14 +36,14 @@ export function buildEntry(rec: Recording, plan: EntryPlan, now: number, random:
   const contentType = (rawHeaderValue(rec.headers, 'content-type') ?? '').toLowerCase()
   const sse = contentType.startsWith('text/event-stream')
   const events = sse ? eventTimes(rec) : undefined
-  const complete = responseComplete(contentType, body, events?.ends)
-  if (!complete.ok) return complete
+  const read = readResponse(contentType, body, events?.ends)
+  if (!read.completeness.ok) return read.completeness
   const headers: string[] = []
   for (let i = 0; i < rec.headers.length; i += 2) {
     if (!NOT_STORED_HEADERS.has(rec.headers[i]!.toLowerCase())) headers.push(rec.headers[i]!, rec.headers[i + 1]!)
   }
   const ttl = Math.max(1000, Math.round(plan.ttlMs * (1 + plan.ttlJitter * (2 * random - 1))))
-  const usage = sse ? streamUsage(body) : bodyUsage(body)
+  const usage = read.events ? streamUsage(read.events) : usageFromBody(read.json)
   return {
     ok: true,
     entry: {
@@ -86,14 +85,9 @@ function eventTimes(rec: Recording): { ends: number[]; at: number[] } {
   return { ends, at }
 }
 
-function bodyUsage(body: Buffer): EntryUsage | undefined {
-  return usageFromBody(parseJson(body.toString('utf8')))
-}
-
-function streamUsage(body: Buffer): EntryUsage | undefined {
-  const parser = createSseParser({ maxEventBytes: body.byteLength + 1 })
+function streamUsage(events: readonly SseEvent[]): EntryUsage | undefined {
   const usage = new StreamUsage()
-  for (const ev of parser.push(body)) usage.push(ev)
+  for (const ev of events) usage.push(ev)
   const r = usage.result()
   // Only what the upstream reported: an estimate would make the savings metrics guess.
   if (r.input === undefined && !r.reported) return undefined

@@ -4,6 +4,8 @@
  * upstream: the route's policy sets the TTL, as upstream LLM APIs send no useful max-age.
  */
 
+import { rawHeaderValue, rawHeaderValues } from '../http/hop-by-hop.js'
+
 const HTAB = 0x09
 const SPACE = 0x20
 const COMMA = 0x2c
@@ -105,23 +107,6 @@ function nextComma(s: string, from: number): number {
   return c === -1 ? s.length : c
 }
 
-/** The values of every header named `lowerName` in a flat [name, value, …] list. */
-function headerValues(raw: readonly string[], lowerName: string): string[] {
-  const out: string[] = []
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!
-    if (name.length === lowerName.length && name.toLowerCase() === lowerName) out.push(raw[i + 1]!)
-  }
-  return out
-}
-
-function hasHeader(raw: readonly string[], lowerName: string): boolean {
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!
-    if (name.length === lowerName.length && name.toLowerCase() === lowerName) return true
-  }
-  return false
-}
 
 /** True when a comma-separated header list (several headers allowed) has `member`, case-insensitively. */
 function listHas(values: readonly string[], member: string): boolean {
@@ -155,16 +140,31 @@ const NOT_SET_COOKIE: Storability = Object.freeze({ ok: false, reason: 'set_cook
  */
 export function responseStorable(status: number, rawHeaders: readonly string[], opts: { honorNoCache?: boolean } = {}): Storability {
   if (status !== 200) return NOT_STATUS
-  if (hasHeader(rawHeaders, 'set-cookie') || hasHeader(rawHeaders, 'set-cookie2')) return NOT_SET_COOKIE
-  const cc = headerValues(rawHeaders, 'cache-control')
+  if (setsCookie(rawHeaders)) return NOT_SET_COOKIE
+  const cc = rawHeaderValues(rawHeaders, 'cache-control')
   if (cc.length > 0) {
     const d = parseCacheControl(cc)
     if (d.has('no-store') || d.has('private') || (opts.honorNoCache && d.has('no-cache'))) return NOT_CACHE_CONTROL
-  } else if (opts.honorNoCache && listHas(headerValues(rawHeaders, 'pragma'), 'no-cache')) {
+  } else if (opts.honorNoCache && listHas(rawHeaderValues(rawHeaders, 'pragma'), 'no-cache')) {
     return NOT_CACHE_CONTROL
   }
-  if (listHas(headerValues(rawHeaders, 'vary'), '*')) return NOT_CACHE_CONTROL
+  if (listHas(rawHeaderValues(rawHeaders, 'vary'), '*')) return NOT_CACHE_CONTROL
   return OK
+}
+
+/**
+ * Whether a live answer may reach requests other than the one that caused it (coalesced ones):
+ * cookies and `private`/`no-store` answers belong to their caller (RFC 9111 §5.2.2.7), while
+ * no-cache only forbids storing without revalidation.
+ */
+export function responseShareable(rawHeaders: readonly string[]): boolean {
+  if (setsCookie(rawHeaders)) return false
+  const d = parseCacheControl(rawHeaderValues(rawHeaders, 'cache-control'))
+  return !d.has('private') && !d.has('no-store')
+}
+
+function setsCookie(raw: readonly string[]): boolean {
+  return rawHeaderValue(raw, 'set-cookie') !== undefined || rawHeaderValue(raw, 'set-cookie2') !== undefined
 }
 
 export interface RequestDirectives {
@@ -182,9 +182,9 @@ export interface RequestDirectives {
  * honoured: the route's policy sets freshness.
  */
 export function requestDirectives(rawHeaders: readonly string[]): RequestDirectives {
-  const cc = headerValues(rawHeaders, 'cache-control')
+  const cc = rawHeaderValues(rawHeaders, 'cache-control')
   if (cc.length === 0) {
-    const pragma = listHas(headerValues(rawHeaders, 'pragma'), 'no-cache')
+    const pragma = listHas(rawHeaderValues(rawHeaders, 'pragma'), 'no-cache')
     return { noStore: false, noCache: pragma }
   }
   const d = parseCacheControl(cc)

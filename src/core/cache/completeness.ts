@@ -20,10 +20,25 @@ const ERROR: Completeness = Object.freeze({ ok: false, reason: 'error_event' })
  * last one must be the body's end.
  */
 export function responseComplete(contentType: string, body: Uint8Array, eventEnds: readonly number[] | undefined): Completeness {
+  return readResponse(contentType, body, eventEnds).completeness
+}
+
+/**
+ * The same judgement, with what it parsed to reach it (the events of a stream, the JSON of a
+ * body), so that a caller that needs them too (the entry's usage) does not parse the body again.
+ */
+export function readResponse(contentType: string, body: Uint8Array, eventEnds: readonly number[] | undefined): { completeness: Completeness; events?: readonly SseEvent[]; json?: unknown } {
   const media = mediaType(contentType)
-  if (media === 'text/event-stream') return streamComplete(body, eventEnds)
-  if (media === 'application/json' || media.endsWith('+json')) return jsonComplete(body)
-  return OK
+  if (media === 'text/event-stream') {
+    if (eventEnds !== undefined && !endsValid(eventEnds, body.length)) return { completeness: INCOMPLETE }
+    const events = parseStream(body)
+    return events ? { completeness: eventsComplete(events), events } : { completeness: INCOMPLETE }
+  }
+  if (media === 'application/json' || media.endsWith('+json')) {
+    const json = parseJson(decoder.decode(body))
+    return { completeness: jsonComplete(json), json }
+  }
+  return { completeness: OK }
 }
 
 /** The media type, lower-cased, without parameters. */
@@ -41,8 +56,7 @@ const decoder = new TextDecoder()
  * but `completed` (`incomplete`, or a background response still `queued`/`in_progress`) is not
  * the final answer.
  */
-function jsonComplete(body: Uint8Array): Completeness {
-  const parsed = parseJson(decoder.decode(body))
+function jsonComplete(parsed: unknown): Completeness {
   if (parsed === undefined) return INCOMPLETE
   if (!isObject(parsed)) return OK
   if (hasError(parsed)) return ERROR
@@ -65,15 +79,13 @@ function hasError(o: Record<string, unknown>): boolean {
  * stream of no known format needs only to end on a boundary, but must carry at least one event:
  * an empty stream is an upstream that closed before answering.
  */
-function streamComplete(body: Uint8Array, eventEnds: readonly number[] | undefined): Completeness {
-  if (eventEnds !== undefined && !endsValid(eventEnds, body.length)) return INCOMPLETE
+function parseStream(body: Uint8Array): SseEvent[] | undefined {
   // The bound is the body itself, which is already in memory: one event may be all of it.
   const parser = createSseParser({ maxEventBytes: Math.max(1, body.length) })
   const events = parser.push(body)
   // The parser dispatches at a blank line and holds nothing after it, so this is independent of
   // the recorder's boundaries: a body cut inside an event fails here even if they were wrong.
-  if (parser.pendingBytes > 0) return INCOMPLETE
-  return eventsComplete(events)
+  return parser.pendingBytes > 0 ? undefined : events
 }
 
 /** Ascending, within the body, and the last one is the body's end. */

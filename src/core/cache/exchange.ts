@@ -2,7 +2,7 @@ import type { ForwardRequest, InFlight, Origin, ResponseSink } from '../chain/or
 import type { LogPort } from '../chain/types.js'
 import { ChaperoneError } from '../errors.js'
 import { buildEntry, type EntryPlan } from './build-entry.js'
-import { parseCacheControl } from './cache-control.js'
+import { responseShareable } from './cache-control.js'
 import { Flight, type ByteBudget } from './flight.js'
 import { replayEntry, type Pacing } from './replay.js'
 import type { CacheEntry, CacheMetricsPort, CacheStore, EntryUsage, FillLock, LockResult } from './types.js'
@@ -103,7 +103,7 @@ export function fetchThrough(plan: ExchangePlan, deps: ExchangeDeps, req: Forwar
     }
   }
   deps.metrics?.lookup(plan.route, 'miss')
-  const flight = new Flight({ retainBytes: plan.maxEntryBytes, highWaterBytes: FLIGHT_HIGH_WATER, now: deps.now, shareable, budget: budgetOf(deps) })
+  const flight = new Flight({ retainBytes: plan.maxEntryBytes, highWaterBytes: FLIGHT_HIGH_WATER, now: deps.now, shareable: responseShareable, budget: budgetOf(deps) })
   const mine = flight.join(labelled(sink, 'miss'))
   const usage = produce(flight, plan, deps, req, next).catch((err: unknown) => {
     // A bug here must fail the requests waiting on the flight, never leave them hanging.
@@ -125,7 +125,7 @@ function refresh(plan: ExchangePlan, deps: ExchangeDeps, req: ForwardRequest, ne
   const flights = flightsOf(deps)
   if (flights.has(plan.key)) return
   // Requests may join it (a client's no-cache), so a private answer must not reach them either.
-  const flight = new Flight({ retainBytes: plan.maxEntryBytes, highWaterBytes: FLIGHT_HIGH_WATER, now: deps.now, keepAlive: true, shareable, budget: budgetOf(deps) })
+  const flight = new Flight({ retainBytes: plan.maxEntryBytes, highWaterBytes: FLIGHT_HIGH_WATER, now: deps.now, keepAlive: true, shareable: responseShareable, budget: budgetOf(deps) })
   // When another replica is refreshing it already, this refresh ends at once unless a request
   // joined it meanwhile: that one waits for the other replica's entry like any miss.
   const usage = produce(flight, plan, deps, req, next, true).catch((err: unknown) => {
@@ -212,21 +212,6 @@ function labelled(sink: ResponseSink, status: 'miss' | 'coalesced'): ResponseSin
     onEnd: () => sink.onEnd(),
     onError: (e) => sink.onError(e),
   }
-}
-
-/**
- * Cookies and private answers belong to the one request that caused them (RFC 9111 §5.2.2.7);
- * no-cache only forbids storing without revalidation, so a live answer may still be shared.
- */
-function shareable(_status: number, headers: readonly string[]): boolean {
-  const cacheControl: string[] = []
-  for (let i = 0; i < headers.length; i += 2) {
-    const name = headers[i]!.toLowerCase()
-    if (name === 'set-cookie') return false
-    if (name === 'cache-control') cacheControl.push(headers[i + 1]!)
-  }
-  const d = parseCacheControl(cacheControl)
-  return !d.has('private') && !d.has('no-store')
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))

@@ -16,7 +16,7 @@ export interface FlightOptions {
    * Whether a response may go to anyone but the request that caused it (no Set-Cookie, not
    * private): when it may not, every other subscriber is evicted and fetches on its own.
    */
-  readonly shareable?: (status: number, rawHeaders: readonly string[]) => boolean
+  readonly shareable?: (rawHeaders: readonly string[]) => boolean
   /**
    * Bytes every flight of the process may keep together. A flight that cannot take more stops
    * recording (its answer is not stored), so many large misses at once stay within one bound.
@@ -132,7 +132,7 @@ export class Flight implements ResponseSink {
     if (status < 200) return true
     this.#head = { status, headers: rawHeaders, at: this.#opts.now() }
     this.#resumeProducer = resume
-    if (this.#opts.shareable && !this.#opts.shareable(status, rawHeaders)) {
+    if (this.#opts.shareable && !this.#opts.shareable(rawHeaders)) {
       this.#private = true
       for (const s of this.#subs) {
         if (!s.evicted) continue

@@ -61,6 +61,15 @@ export function rawHeaderValue(raw: readonly string[], lowerName: string): strin
   return undefined
 }
 
+/** Every value of a header in a flat raw array, in order (a comma list may span several lines). */
+export function rawHeaderValues(raw: readonly string[], lowerName: string): string[] {
+  const out: string[] = []
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if (raw[i]!.length === lowerName.length && raw[i]!.toLowerCase() === lowerName) out.push(raw[i + 1]!)
+  }
+  return out
+}
+
 /** How many times a header occurs; Node's req.headers hides duplicates of some (Host, Authorization). */
 export function countHeader(raw: readonly string[], lowerName: string): number {
   let n = 0

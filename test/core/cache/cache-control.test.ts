@@ -1,5 +1,5 @@
 import t from 'tap'
-import { parseCacheControl, requestDirectives, responseStorable } from '../../../src/core/cache/cache-control.js'
+import { parseCacheControl, requestDirectives, responseShareable, responseStorable } from '../../../src/core/cache/cache-control.js'
 import { mulberry32 } from '../../helpers/prng.js'
 
 const cc = (...values: string[]): Record<string, string | true> => Object.fromEntries(parseCacheControl(values))
@@ -132,4 +132,12 @@ t.test('requestDirectives', async (t) => {
   t.same(rd('Pragma', 'foo, No-Cache'), { noStore: false, noCache: true })
   t.same(rd('Pragma', 'no-cache', 'Cache-Control', 'max-age=60'), { noStore: false, noCache: false }, 'Cache-Control overrides Pragma')
   t.same(rd('Cache-Control', 'no-store="'), { noStore: true, noCache: true }, 'garbage does not hide no-store')
+})
+
+t.test('responseShareable: cookies, private and no-store stay with their caller; no-cache may be shared', async (t) => {
+  t.ok(responseShareable(['Content-Type', 'text/event-stream', 'Cache-Control', 'no-cache']))
+  t.ok(responseShareable([]))
+  for (const raw of [['Set-Cookie', 'a=1'], ['set-cookie2', 'a=1'], ['Cache-Control', 'private'], ['Cache-Control', 'private="x"'], ['cache-control', 'max-age=5', 'Cache-Control', 'no-store']]) {
+    t.notOk(responseShareable(raw), JSON.stringify(raw))
+  }
 })

@@ -266,7 +266,7 @@ t.test('interim 1xx heads are not passed on', async (t) => {
 })
 
 t.test('an answer that may not be shared: joiners that can fetch on their own are evicted, the owner keeps it', async (t) => {
-  const shareable = (_s: number, h: readonly string[]) => !h.some((x) => x.toLowerCase() === 'set-cookie')
+  const shareable = (h: readonly string[]) => !h.some((x) => x.toLowerCase() === 'set-cookie')
   {
     const { f, p, resume } = flight({ shareable })
     const owner = recorder()

@@ -146,10 +146,8 @@ function headerValue(ctx: RequestContext, name: string): string {
 
 function headerTags(ctx: RequestContext, header: string | undefined): string[] {
   if (!header) return []
-  const v = ctx.request.headers[header]
-  const raw = Array.isArray(v) ? v.join(',') : (v ?? '')
   const out: string[] = []
-  for (const t of raw.split(',')) {
+  for (const t of headerValue(ctx, header).split(',')) {
     const tag = t.trim()
     if (tag && tag.length <= 128 && out.length < MAX_HEADER_TAGS) out.push(tag)
   }
