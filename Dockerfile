@@ -17,7 +17,10 @@ COPY package.json package-lock.json .npmrc ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm run build && npm prune --omit=dev
+RUN npm run build && npm prune --omit=dev \
+ # onnxruntime-node ships binaries for every platform; the image needs its own only.
+ && find node_modules/onnxruntime-node/bin -mindepth 2 -maxdepth 2 -type d ! -name linux -exec rm -rf {} + \
+ && find node_modules/onnxruntime-node/bin -path '*/linux/*' -mindepth 3 -maxdepth 3 -type d ! -name "$(node -p 'process.arch')" -exec rm -rf {} +
 
 # --- runtime: node, tini, the compiled code and production dependencies only ---
 FROM node:24-bookworm-slim
@@ -33,6 +36,8 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY config ./config
+# The shipped classifiers (builtin:toxicity, builtin:injection); an operator's own model is mounted.
+COPY models ./models
 USER 10001:10001
 EXPOSE 8080 9090
 # Slim images have no curl; node's fetch asks the admin listener. (Kubernetes ignores

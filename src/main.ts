@@ -33,6 +33,8 @@ import { MemoryTier } from './io/cache/memory-tier.js'
 import { RedisTier } from './io/cache/redis-tier.js'
 import { TieredStore } from './io/cache/tiered-store.js'
 import { WarmJobs } from './io/cache/warm.js'
+import { PolicyClassifierLoader } from './io/classifier/loader.js'
+import { ClassifierMetrics } from './io/classifier/metrics.js'
 
 /** The most any cache route may store per entry (spec.cache.routes[].maxEntryBytes); the decoder's bound. */
 const MAX_CACHE_ENTRY_BYTES = 64 * 1024 * 1024
@@ -148,6 +150,9 @@ export async function startChaperone(opts: StartOptions): Promise<Running> {
   if (cacheRedis) await untilReady(cacheRedis)
   const jwks = new JwksRegistry({ log, now: nowMs, onFetch: (uri, outcome) => metrics.jwksFetch(uri, outcome) })
   const policyFiles = new PolicyFileReader(opts.configDir)
+  let classifierLoader: PolicyClassifierLoader | undefined = undefined
+  const classifierMetrics = new ClassifierMetrics(metrics.registry, () => classifierLoader?.queueDepths() ?? new Map())
+  classifierLoader = new PolicyClassifierLoader({ files: policyFiles, env, metrics: classifierMetrics, log })
   const ports: Ports = {
     moderationMetrics: metrics.moderation,
     authzMetrics: metrics.authz,
@@ -160,6 +165,7 @@ export async function startChaperone(opts: StartOptions): Promise<Running> {
     cache: cacheStore,
     cacheMetrics: cacheStats,
     cacheFlightBytes: config.cache.inflightBytes,
+    classifierLoader,
     ...(opts.classifiers ? { classifiers: opts.classifiers } : {}),
     ...(opts.now ? { now: opts.now } : {}),
   }
@@ -257,6 +263,7 @@ export async function startChaperone(opts: StartOptions): Promise<Running> {
       await cacheShared?.close()
       cacheRedis?.disconnect()
       await upstream.destroy()
+      await classifierLoader.close()
       log.info({ cut: result.cut }, 'chaperone stopped')
       return result
     },

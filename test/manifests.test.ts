@@ -112,7 +112,7 @@ t.test('Dockerfile', async (t) => {
 
     t.notOk(runtime.some((i) => i.cmd === 'RUN' && /\bnpm (ci|install|i)\b/.test(i.args)), 'no npm install in the runtime stage')
     const copied = runtime.filter((i) => i.cmd === 'COPY').map((i) => i.args.split(/\s+/).filter((w) => !w.startsWith('--'))[0])
-    t.same(copied.sort(), ['/app/dist', '/app/node_modules', '/app/package.json', 'config'].sort(), 'only dist, production node_modules, package.json and config')
+    t.same(copied.sort(), ['/app/dist', '/app/node_modules', '/app/package.json', 'config', 'models'].sort(), 'only dist, production node_modules, package.json, config and the shipped models')
   })
 })
 

@@ -6,6 +6,7 @@
 import type { JWTVerifyGetKey } from 'jose'
 import type { PenaltyConfig } from './ratelimit/penalty.js'
 import type { CacheMetricsPort, CacheStore } from './cache/types.js'
+import type { ClassifierDecl } from './filters/moderation/classifier-schema.js'
 
 /** Scores in [0, 1] per label, one record per input text, in input order. */
 export type ClassifierScores = Readonly<Record<string, number>>
@@ -16,8 +17,44 @@ export type ClassifierScores = Readonly<Record<string, number>>
  */
 export interface Classifier {
   readonly name: string
+  /** ISO 639-1 codes of the text it was trained on; absent: any language. */
+  readonly languages?: readonly string[]
   classify(texts: readonly string[], signal: AbortSignal): Promise<readonly ClassifierScores[]>
 }
+
+/** A classifier a policy declared, built by the loader; `ready` settles once it can score. */
+export interface LoadedClassifier extends Classifier {
+  /** Rejects with an Error saying why the classifier cannot run (a model onnxruntime refuses). */
+  ready(): Promise<void>
+}
+
+/**
+ * Builds the classifiers a policy declares (spec.moderation.classifiers) while it compiles. The
+ * same declaration over the same model bytes returns the same instance, so a reload keeps a
+ * loaded model and a remote endpoint's breaker state. `load` throws an Error whose message says
+ * what is wrong (a missing or corrupt model file); the policy then does not load.
+ */
+export interface ClassifierLoader {
+  load(name: string, decl: ClassifierDecl): LoadedClassifier
+  /** The language detector routing needs; loaded on first use (it costs memory). */
+  languageDetector(): LanguageDetectorHandle
+}
+
+export interface LanguageDetectorHandle extends LanguageDetector {
+  ready(): Promise<void>
+}
+
+/** Language of a window of text, with whether the detector is confident of it. */
+export interface LanguageDetector {
+  detect(text: string): { readonly language: string | undefined; readonly reliable: boolean }
+}
+
+/**
+ * What happened to one classifier window: scored by the model, not scored because a cheaper
+ * rule already blocked the text (the cascade), or routed away as a language the classifier does
+ * not cover.
+ */
+export type ClassifierWindowOutcome = 'model' | 'cascade_blocked' | 'unsupported_language'
 
 export type ModerationDirection = 'request' | 'response'
 export type ModerationAction = 'block' | 'redact' | 'flag'
@@ -30,10 +67,16 @@ export interface ModerationMetricsPort {
   onError(rule: string, policy: 'allow' | 'block', reason: 'timeout' | 'error' | 'condition'): void
   /** The most text (UTF-16 code units) one channel held back at once, once per channel at its end. */
   holdback(codeUnits: number): void
+  /** One per window and classifier rule. */
+  window?(rule: string, classifier: string, outcome: ClassifierWindowOutcome): void
 }
 
 export interface Ports {
+  /** Classifiers given by the process (tests); policies declare theirs through `classifierLoader`. */
   readonly classifiers?: ReadonlyMap<string, Classifier>
+  readonly classifierLoader?: ClassifierLoader
+  /** The audit log is on: findings keep the matched (normalized) text for its keyed hash. */
+  readonly auditMatches?: boolean
   readonly moderationMetrics?: ModerationMetricsPort
   /** Wall clock for time-of-day conditions and token expiry; tests pin it. */
   readonly now?: () => Date
@@ -129,7 +172,8 @@ export interface RevocationStore {
  * `read` throws an Error whose message says why (missing, too large).
  */
 export interface PolicyFilePort {
-  read(path: string): Uint8Array
+  /** At most `maxBytes` (1 MiB by default: a JWKS or a secret is small; a model is not). */
+  read(path: string, maxBytes?: number): Uint8Array
 }
 
 /**

@@ -73,7 +73,20 @@ export class Metrics {
     },
     onError: (rule, policy, reason) => this.#moderationErrors.labels(rule, policy, reason).inc(),
     holdback: (n) => this.#holdback.observe(n),
+    window: (rule, classifier, outcome) => {
+      const key = `${rule}\0${classifier}\0${outcome}`
+      let c = this.#windowChildren.get(key)
+      if (!c) this.#windowChildren.set(key, (c = this.#classifierWindows.labels(rule, classifier, outcome)))
+      c.inc()
+    },
   }
+  readonly #classifierWindows = new client.Counter({
+    name: 'chaperone_moderation_classifier_windows_total',
+    help: 'Classifier windows by rule, classifier and outcome: model (scored), cascade_blocked (a keyword, regex or PII rule had already blocked the text, so the model was skipped), unsupported_language (sent to the rule’s otherLanguages fallback). model / all is the share that reaches the model.',
+    labelNames: ['rule', 'classifier', 'outcome'],
+    registers: [this.registry],
+  })
+  readonly #windowChildren = new Map<string, client.Counter.Internal>()
 
   readonly #authzDecisions = new client.Counter({
     name: 'chaperone_authz_decisions_total',

@@ -142,6 +142,12 @@ export interface Filter {
   readonly warnings?: readonly ConfigWarning[]
   /** The request filters need the body (see RequestBody); decided at compile time. */
   readonly needsRequestBody?: boolean
+  /**
+   * What compile could not finish synchronously (a model to load): the snapshot is swapped in
+   * only once it settles. It rejects with a ConfigCompileError(s) pointing at the key at fault,
+   * and the last good snapshot then stays.
+   */
+  ready?(): Promise<void>
   onRequest?(ctx: RequestContext): Promise<Verdict> | Verdict
   onResponseHead?(ctx: RequestContext, head: ResponseHead): Verdict
   responseTransform?(ctx: RequestContext, head: ResponseHead): ResponseTransform | undefined

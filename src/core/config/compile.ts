@@ -23,7 +23,17 @@ export interface CompileMeta {
   readonly loadedAt: Date
 }
 
-export type CompileResult = { ok: true; snapshot: PolicySnapshot } | { ok: false; errors: ConfigError[] }
+export type CompileResult =
+  | {
+      ok: true
+      snapshot: PolicySnapshot
+      /**
+       * Waits for what the filters load asynchronously (models); resolves to the errors, each
+       * mapped to its file and key like a compile error. Swap the snapshot in only when it is [].
+       */
+      ready(): Promise<ConfigError[]>
+    }
+  | { ok: false; errors: ConfigError[] }
 
 export function compilePolicies(files: readonly NamedContent[], factories: readonly FilterFactory[], ports: unknown, meta: CompileMeta): CompileResult {
   // Code-unit order, not locale order: the chain must not depend on the pod's locale.
@@ -54,10 +64,12 @@ export function compilePolicies(files: readonly NamedContent[], factories: reado
 
   const chain: Filter[] = []
   const warnings: ConfigError[] = []
+  const pending: { f: FilterFactory; present: string[]; ready: () => Promise<void> }[] = []
   for (const [f, { config, present }] of configs) {
     try {
       const filter = f.compile(config, ports)
       chain.push(filter)
+      if (filter.ready) pending.push({ f, present, ready: filter.ready.bind(filter) })
       for (const w of filter.warnings ?? []) warnings.push(mapToSource(merged, ...relocate(f, present, w.path), w.message))
     } catch (e) {
       // A factory may report several keys at once (a role cycle spans files).
@@ -82,7 +94,18 @@ export function compilePolicies(files: readonly NamedContent[], factories: reado
   deepFreeze(snapshot.policies)
   deepFreeze(snapshot.spec)
   deepFreeze(snapshot.warnings)
-  return { ok: true, snapshot: Object.freeze(snapshot) }
+  const ready = async (): Promise<ConfigError[]> => {
+    const out: ConfigError[] = []
+    for (const p of pending) {
+      try {
+        await p.ready()
+      } catch (e) {
+        for (const one of e instanceof ConfigCompileErrors ? e.errors : [e]) out.push(compileFailure(merged, p.f, p.present, one))
+      }
+    }
+    return out
+  }
+  return { ok: true, snapshot: Object.freeze(snapshot), ready }
 }
 
 function loadDocuments(files: readonly NamedContent[], factories: readonly FilterFactory[]) {

@@ -1,4 +1,4 @@
-import type { Classifier, ModerationAction } from '../ports.js'
+import type { Classifier, LanguageDetector, ModerationAction } from '../ports.js'
 import type { CompiledMatcher } from './types.js'
 
 /** A rule as the engine runs it: compiled once per policy snapshot. */
@@ -19,6 +19,20 @@ export interface ClassifierRule {
   readonly mode: 'inline' | 'async'
   readonly timeoutMs: number
   readonly onError: 'allow' | 'block'
+  /** Languages the classifier covers; absent: any. */
+  readonly languages?: ReadonlySet<string>
+  /** Where windows in another language go; absent parts mean flag-only. */
+  readonly otherLanguages?: OtherLanguagesRule
+}
+
+export interface OtherLanguagesRule {
+  /** Keyword lists over the folded window. */
+  readonly keywords?: CompiledMatcher
+  readonly classifier?: {
+    readonly classifier: Classifier
+    readonly thresholds: Readonly<Record<string, number>>
+    readonly languages?: ReadonlySet<string>
+  }
 }
 
 /** Which rules a matcher's hit ids stand for: one id can serve several rules. */
@@ -39,6 +53,8 @@ export interface CompiledModeration {
   readonly decodeBase64: boolean
   /** Longest window a classifier sees, in folded code units; a sentence end closes it earlier. */
   readonly classifierWindow: number
+  /** Present when a classifier rule covers only some languages. */
+  readonly languageDetector?: LanguageDetector
 }
 
 /** The strictest action wins when rules overlap: block, then redact, then flag. */

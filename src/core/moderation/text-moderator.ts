@@ -1,9 +1,10 @@
-import type { ModerationAction, ModerationDirection, ModerationMetricsPort } from '../ports.js'
+import type { Classifier, ModerationAction, ModerationDirection, ModerationMetricsPort } from '../ports.js'
 import { createNormalizer } from './normalize/index.js'
 import { ClassifierWindows } from './classifier-windows.js'
 import { classifyWithin, overThreshold } from './classify.js'
 import type { CompiledModeration, ModerationRule, RuleRef } from './rules.js'
-import type { Hit, IncrementalNormalizer, StreamScanner, TextView } from './types.js'
+import type { CompiledMatcher, Hit, IncrementalNormalizer, StreamScanner, TextView } from './types.js'
+import { stringView } from './string-view.js'
 
 /** A rule that matched, with its span in the original text of the channel. */
 export interface Finding {
@@ -52,6 +53,21 @@ interface Span {
   readonly label: string | undefined
 }
 
+/** A closed classifier window: its folded text and its span in the original text. */
+interface Window {
+  readonly text: string
+  readonly start: number
+  readonly end: number
+  /** Set when the detector is confident of it. */
+  language: string | undefined
+}
+
+function keywordHit(matcher: CompiledMatcher, text: string): boolean {
+  const hits: Hit[] = []
+  matcher.scanner().scan(stringView(text), true, hits)
+  return hits.length > 0
+}
+
 const EMPTY: Step = Object.freeze({ text: '' })
 
 /**
@@ -83,6 +99,9 @@ export class TextModerator {
   private readonly windows: ClassifierWindows | undefined
   private readonly closed: Array<readonly [number, number]> = []
   private readonly outstanding = new Set<Promise<void>>()
+  /** Original text from absolute offset origBase: the open window's, for language detection. */
+  private orig = ''
+  private origBase = 0
 
   constructor(
     private readonly policy: CompiledModeration,
@@ -106,6 +125,7 @@ export class TextModerator {
     if (this.blocked) return this.stop(this.blocked, false)
     if (this.lateBlock) return this.stop(this.lateBlock, true)
     this.held += text
+    if (this.policy.languageDetector && this.windows) this.keepOriginal(text)
     this.norm.push(text)
     return this.advance(false)
   }
@@ -122,6 +142,21 @@ export class TextModerator {
       while (this.outstanding.size > 0) await Promise.all(this.outstanding)
       return this.finish(s)
     })
+  }
+
+  /**
+   * The original text of the open window, for language detection. Bounded: past a few windows'
+   * worth (text that normalization drops, such as invisible characters) the oldest part goes,
+   * and detection then reads the folded window instead.
+   */
+  private keepOriginal(text: string): void {
+    this.orig += text
+    const max = 4 * this.policy.classifierWindow + 1024
+    if (this.orig.length > max) {
+      const drop = this.orig.length - max
+      this.orig = this.orig.slice(drop)
+      this.origBase += drop
+    }
   }
 
   /** Code units currently held back from the client. */
@@ -155,52 +190,112 @@ export class TextModerator {
     const folded = this.norm.folded
     this.windows.advance(folded, final, this.closed)
     if (this.closed.length === 0) return this.release(final)
-    const windows = this.closed.splice(0)
-    const texts = windows.map(([a, b]) => folded.slice(a, b))
-    if (this.async.length > 0) this.scoreAsync(windows, texts)
+    const closed = this.closed.splice(0)
+    // Window offsets are mapped to the original now: the view may be trimmed before the verdict.
+    const windows: Window[] = closed.map(([a, b]) => ({ text: folded.slice(a, b), start: folded.origStart(a), end: folded.origEnd(b - 1), language: undefined }))
+    const detector = this.policy.languageDetector
+    if (detector) {
+      for (const w of windows) {
+        // The original text, not the folded one: folding maps Cyrillic look-alikes to Latin.
+        const d = detector.detect(this.orig.slice(Math.max(0, w.start - this.origBase), Math.max(0, w.end - this.origBase)) || w.text)
+        // A guess the detector is not sure of (a short window) stays with the model.
+        if (d.reliable && d.language) w.language = d.language
+      }
+      const open = this.windows.openFrom()
+      const keepFrom = open < folded.length ? folded.origStart(open) : this.base + this.held.length
+      if (keepFrom > this.origBase) {
+        this.orig = this.orig.slice(Math.min(this.orig.length, keepFrom - this.origBase))
+        this.origBase = keepFrom
+      }
+    }
+    if (this.async.length > 0) this.scoreAsync(windows)
     if (this.inline.length === 0) return this.release(final)
-    return this.scoreInline(windows, texts).then(() => this.release(final))
+    return this.scoreInline(windows).then(() => this.release(final))
   }
 
-  private async scoreInline(windows: ReadonlyArray<readonly [number, number]>, texts: string[]): Promise<void> {
-    await Promise.all(this.inline.map((i) => this.score(i, windows, texts)))
+  private async scoreInline(windows: readonly Window[]): Promise<void> {
+    await Promise.all(this.inline.map((i) => this.score(i, windows)))
   }
 
-  private scoreAsync(windows: ReadonlyArray<readonly [number, number]>, texts: string[]): void {
+  private scoreAsync(windows: readonly Window[]): void {
     for (const i of this.async) {
-      const p: Promise<void> = this.score(i, windows, texts).finally(() => this.outstanding.delete(p))
+      const p: Promise<void> = this.score(i, windows).finally(() => this.outstanding.delete(p))
       this.outstanding.add(p)
     }
   }
 
-  private async score(ruleIndex: number, windows: ReadonlyArray<readonly [number, number]>, texts: string[]): Promise<void> {
+  /**
+   * The cascade: a window that a cheaper rule (keyword, regex, PII) already blocked is not
+   * scored, since none of it can be sent. Windows in a language the classifier does not cover go
+   * to the rule's fallback; the rest go to the classifier in one call.
+   */
+  private async score(ruleIndex: number, windows: readonly Window[]): Promise<void> {
     const rule = this.policy.rules[ruleIndex]!
     const c = rule.classifier!
-    const folded = this.norm.folded
-    // Window offsets are mapped to the original now: the view may be trimmed before the verdict.
-    const spans = windows.map(([a, b]) => [folded.origStart(a), folded.origEnd(b - 1)] as const)
-    const out = await classifyWithin(c.classifier, texts, c.timeoutMs)
+    const metrics = this.opts.metrics
+    const toModel: Window[] = []
+    const other: Window[] = []
+    for (const w of windows) {
+      if (this.blocked && !this.blocked.shadow && w.end > this.blocked.start) {
+        metrics?.window?.(rule.name, c.classifier.name, 'cascade_blocked')
+        continue
+      }
+      if (c.languages && w.language !== undefined && !c.languages.has(w.language)) {
+        metrics?.window?.(rule.name, c.classifier.name, 'unsupported_language')
+        other.push(w)
+        continue
+      }
+      metrics?.window?.(rule.name, c.classifier.name, 'model')
+      toModel.push(w)
+    }
+    await Promise.all([
+      toModel.length > 0 ? this.classifyWindows(ruleIndex, c.classifier, c.thresholds, toModel) : undefined,
+      other.length > 0 ? this.otherLanguages(ruleIndex, other) : undefined,
+    ])
+  }
+
+  private async classifyWindows(ruleIndex: number, classifier: Classifier, thresholds: Readonly<Record<string, number>>, windows: readonly Window[]): Promise<void> {
+    const rule = this.policy.rules[ruleIndex]!
+    const c = rule.classifier!
+    const out = await classifyWithin(classifier, windows.map((w) => w.text), c.timeoutMs)
     if (out.kind !== 'scores') {
       this.opts.metrics?.onError(rule.name, c.onError, out.kind)
-      if (c.onError === 'block') this.recordOriginal(ruleIndex, out.kind, spans[0]![0], spans[spans.length - 1]![1], undefined, undefined)
+      if (c.onError === 'block') this.recordOriginal(ruleIndex, out.kind, windows[0]!.start, windows[windows.length - 1]!.end, undefined, undefined)
       return
     }
-    out.scores.forEach((scores, w) => {
-      const over = overThreshold(scores, c.thresholds)
-      if (over) this.recordOriginal(ruleIndex, over.label, spans[w]![0], spans[w]![1], over.score, this.opts.captureExcerpts ? texts[w] : undefined)
+    out.scores.forEach((scores, i) => {
+      const over = overThreshold(scores, thresholds)
+      const w = windows[i]!
+      if (over) this.recordOriginal(ruleIndex, over.label, w.start, w.end, over.score, this.opts.captureExcerpts ? w.text : undefined)
     })
+  }
+
+  /**
+   * Windows the rule's classifier was not trained for: the keyword lists and the fallback
+   * classifier of the rule decide; where neither covers the language, the window is flagged so
+   * that it is never passed as clean without a trace.
+   */
+  private async otherLanguages(ruleIndex: number, windows: readonly Window[]): Promise<void> {
+    const o = this.policy.rules[ruleIndex]!.classifier!.otherLanguages
+    const byClassifier = o?.classifier ? windows.filter((w) => !o.classifier!.languages || o.classifier!.languages.has(w.language!)) : []
+    for (const w of windows) {
+      const covered = byClassifier.includes(w)
+      if (o?.keywords && keywordHit(o.keywords, w.text)) this.recordOriginal(ruleIndex, `language:${w.language}`, w.start, w.end, undefined, this.opts.captureExcerpts ? w.text : undefined)
+      else if (!covered && !o?.keywords) this.recordOriginal(ruleIndex, 'unsupported_language', w.start, w.end, undefined, this.opts.captureExcerpts ? w.text : undefined, 'flag')
+    }
+    if (byClassifier.length > 0) await this.classifyWindows(ruleIndex, o!.classifier!.classifier, o!.classifier!.thresholds, byClassifier)
   }
 
   private record(ruleIndex: number, label: string | undefined, view: TextView, a: number, b: number): void {
     this.recordOriginal(ruleIndex, label, view.origStart(a), view.origEnd(b - 1), undefined, this.opts.captureExcerpts ? view.slice(a, b) : undefined)
   }
 
-  private recordOriginal(ruleIndex: number, label: string | undefined, start: number, end: number, score: number | undefined, normalized: string | undefined): void {
+  private recordOriginal(ruleIndex: number, label: string | undefined, start: number, end: number, score: number | undefined, normalized: string | undefined, action?: ModerationAction): void {
     const rule: ModerationRule = this.policy.rules[ruleIndex]!
     const f: Finding = {
       rule: ruleIndex,
       name: rule.name,
-      action: rule.action,
+      action: action ?? rule.action,
       shadow: rule.shadow,
       ...(label !== undefined ? { label } : {}),
       ...(score !== undefined ? { score } : {}),
@@ -208,10 +303,10 @@ export class TextModerator {
       end,
       ...(normalized !== undefined ? { normalized } : {}),
     }
-    this.opts.metrics?.hit(rule.name, rule.action, rule.shadow, this.opts.direction)
+    this.opts.metrics?.hit(rule.name, f.action, rule.shadow, this.opts.direction)
     this.opts.onFinding?.(f)
-    if (rule.shadow || rule.action === 'flag') return
-    if (rule.action === 'block') {
+    if (rule.shadow || f.action === 'flag') return
+    if (f.action === 'block') {
       // A verdict on text that has already left (an async classifier) can only retract.
       if (start < this.base) this.lateBlock ??= f
       else this.blocked ??= f

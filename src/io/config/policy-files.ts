@@ -19,7 +19,7 @@ export class PolicyFileReader implements PolicyFilePort {
     this.#dir = dir
   }
 
-  read(file: string): Uint8Array {
+  read(file: string, maxBytes = MAX_FILE_BYTES): Uint8Array {
     const abs = path.resolve(this.#dir, file)
     this.#recorded.add(abs)
     let bytes: Buffer
@@ -29,7 +29,7 @@ export class PolicyFileReader implements PolicyFilePort {
       const code = (e as NodeJS.ErrnoException).code
       throw new Error(code === 'ENOENT' ? `file ${abs} does not exist` : `cannot read ${abs}: ${(e as Error).message}`)
     }
-    if (bytes.byteLength > MAX_FILE_BYTES) throw new Error(`file ${abs} is ${bytes.byteLength} bytes, more than ${MAX_FILE_BYTES}`)
+    if (bytes.byteLength > maxBytes) throw new Error(`file ${abs} is ${bytes.byteLength} bytes, more than ${maxBytes}`)
     return bytes
   }
 

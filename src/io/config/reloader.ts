@@ -152,6 +152,15 @@ export class ConfigReloader {
       version: (current?.version ?? 0) + 1,
       loadedAt: at,
     })
+    const errors = compiled.ok ? await compiled.ready() : compiled.errors
+    if (errors.length > 0) {
+      // Files the failed policy named are watched too, so that mounting the missing model reloads.
+      if (this.#o.policyFiles) {
+        this.#referenced = [...new Set([...this.#referenced, ...this.#o.policyFiles.recorded()])].sort()
+        this.#fingerprint = withReferenced(contentFingerprint(contents), digestReferencedFiles(this.#referenced))
+      }
+      return { outcome: 'error', errors }
+    }
     if (!compiled.ok) return { outcome: 'error', errors: compiled.errors }
     if (this.#o.policyFiles) {
       this.#referenced = this.#o.policyFiles.recorded()

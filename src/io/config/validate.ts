@@ -8,6 +8,7 @@ import { ConfigReadError, readConfigDir } from './read-dir.js'
 import { PolicyFileReader } from './policy-files.js'
 import { JwksRegistry } from '../jwks/registry.js'
 import type { Ports } from '../../core/ports.js'
+import { PolicyClassifierLoader } from '../classifier/loader.js'
 
 /** A directory read and compiled exactly as a reload would, without activating anything. */
 export interface CompiledDir {
@@ -26,7 +27,9 @@ export interface CompiledDir {
  * JWKS are only registered, never fetched, so validating works offline.
  */
 function offlinePorts(dir: string): Ports {
-  return { policyFiles: new PolicyFileReader(dir), jwks: new JwksRegistry({ log: { warn() {}, info() {} } }) }
+  const policyFiles = new PolicyFileReader(dir)
+  // Models are loaded for real (a model onnxruntime refuses fails validate); remote classifiers are never called.
+  return { policyFiles, jwks: new JwksRegistry({ log: { warn() {}, info() {} } }), classifierLoader: new PolicyClassifierLoader({ files: policyFiles, env: process.env }) }
 }
 
 export async function compileConfigDir(dir: string, factories: readonly FilterFactory[] = FILTER_FACTORIES, ports: unknown = offlinePorts(dir)): Promise<CompiledDir> {
@@ -39,10 +42,12 @@ export async function compileConfigDir(dir: string, factories: readonly FilterFa
   }
   const proc = parseProcessConfig(PROCESS_CONFIG_FILE, contents.processFile?.content)
   const compiled = compilePolicies(contents.policyFiles, factories, ports, { version: 0, loadedAt: new Date() })
+  // A model file is loaded too: validate says no to what a reload would refuse.
+  const errors = compiled.ok ? await compiled.ready() : compiled.errors
   return {
     processErrors: proc.ok ? [] : proc.errors.map(formatConfigError),
-    policyErrors: compiled.ok ? [] : compiled.errors.map(formatConfigError),
-    ...(compiled.ok ? { snapshot: compiled.snapshot } : {}),
+    policyErrors: errors.map(formatConfigError),
+    ...(compiled.ok && errors.length === 0 ? { snapshot: compiled.snapshot } : {}),
     warnings: compiled.ok ? compiled.snapshot.warnings.map(formatConfigError) : [],
   }
 }

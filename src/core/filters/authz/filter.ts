@@ -1,5 +1,6 @@
 import type { Principal } from '../../chain/principal.js'
 import { PRINCIPAL_STATE } from '../../chain/principal.js'
+import { noteDecision } from '../../chain/decisions.js'
 import { CONTINUE, refuse, type ConfigWarning, type Filter, type RequestContext, type Verdict } from '../../chain/types.js'
 import type { CelActivation } from '../../cel/index.js'
 import { activationReads, buildActivation } from '../../cel/request-activation.js'
@@ -52,6 +53,7 @@ export function createAuthzFilter(config: AuthzConfig, compiled: CompiledAuthz, 
   function tokenRefused(ctx: RequestContext, reason: string): Verdict | undefined {
     metrics?.tokenRejected(reason)
     ctx.log.info({ reason }, 'token refused')
+    noteDecision(ctx.state, { filter: 'authz', action: 'deny', rule: '(token)', shadow: !refuses, reason })
     return refuses ? refuse('unauthorized', INVALID_TOKEN) : undefined
   }
 
@@ -118,11 +120,13 @@ export function createAuthzFilter(config: AuthzConfig, compiled: CompiledAuthz, 
           const audited = decide(rules, q, 'all', (rule, error) => rule.mode === 'audit' && onConditionError(rule, error))
           const rule = audited.rule?.name ?? DEFAULT_RULE
           metrics?.decision(rule, audited.allow, 'audit')
+          if (!audited.allow) noteDecision(ctx.state, { filter: 'authz', action: 'deny', rule, shadow: true })
           if (audited.allow !== enforced.allow) ctx.log.info({ rule, wouldAllow: audited.allow, allowed: enforced.allow }, 'authz audit: with the audit rules enforced, the decision would differ')
         }
         if (enforceRules) metrics?.decision(enforced.rule?.name ?? DEFAULT_RULE, enforced.allow, 'enforce')
         if (!enforced.allow) {
           ctx.log.info({ rule: enforced.rule?.name ?? DEFAULT_RULE, subject: who.principal.subject }, 'access denied')
+          noteDecision(ctx.state, { filter: 'authz', action: 'deny', rule: enforced.rule?.name ?? DEFAULT_RULE, shadow: false, ...(who.hadToken ? {} : { reason: 'no_token' }) })
           // Without a token the answer is "authenticate", not "forbidden".
           return who.hadToken ? refuse('forbidden') : refuse('unauthorized', NO_TOKEN)
         }

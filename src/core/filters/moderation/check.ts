@@ -48,7 +48,8 @@ export async function runCheck(input: unknown, active: readonly Filter[] | undef
   let source: 'active' | 'candidate' = 'active'
   if (req.policy !== undefined) {
     const c = compilePolicies([{ name: 'candidate.yaml', content: req.policy }], factories, ports, { version: 0, loadedAt: new Date() })
-    if (!c.ok) return { ok: false, status: 400, errors: c.errors.map(formatConfigError) }
+    const errors = c.ok ? await c.ready() : c.errors
+    if (errors.length > 0 || !c.ok) return { ok: false, status: 400, errors: errors.map(formatConfigError) }
     chain = c.snapshot.chain
     source = 'candidate'
   }

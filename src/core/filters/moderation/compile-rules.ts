@@ -1,5 +1,5 @@
-import { ConfigCompileError } from '../../config/errors.js'
-import type { Ports } from '../../ports.js'
+import { ConfigCompileError, ConfigCompileErrors } from '../../config/errors.js'
+import type { Classifier, LanguageDetectorHandle, LoadedClassifier, Ports } from '../../ports.js'
 import { compileCondition, type Condition } from '../../cel/index.js'
 import { activationReads } from '../../cel/request-activation.js'
 import { compileKeywords } from '../../moderation/keywords/index.js'
@@ -7,8 +7,9 @@ import { compileRegexes, validateRegexRule } from '../../moderation/regex/index.
 import { compilePii, type PiiType } from '../../moderation/pii/index.js'
 import { foldText } from '../../moderation/normalize/index.js'
 import { maskFor } from '../../moderation/redact.js'
-import type { CompiledModeration, MatcherBinding, ModerationRule, RuleRef } from '../../moderation/rules.js'
-import type { ModerationConfig } from './schema.js'
+import type { CompiledModeration, MatcherBinding, ModerationRule, OtherLanguagesRule, RuleRef } from '../../moderation/rules.js'
+import type { ModerationConfig, RuleConfig } from './schema.js'
+import type { ClassifierDecl } from './classifier-schema.js'
 
 export interface CompiledRules {
   readonly policy: CompiledModeration
@@ -18,6 +19,11 @@ export interface CompiledRules {
   readonly conditionsReadBody: boolean
   /** Some `when` reads request.headers. */
   readonly conditionsReadHeaders: boolean
+  /**
+   * Settles once every declared classifier (and the language detector) can run; rejects with a
+   * ConfigCompileError naming the declaration that cannot.
+   */
+  readonly ready?: () => Promise<void>
 }
 
 /**
@@ -36,6 +42,10 @@ export function compileRules(config: ModerationConfig, ports: Ports): CompiledRu
   const regexRules: { pattern: string; caseInsensitive: boolean; maxMatchLength: number }[] = []
   const regexRefs: RuleRef[][] = []
   const piiRefs = new Map<PiiType, RuleRef[]>()
+  const declared = loadDeclared(config, ports)
+  const lookup = (name: string): Classifier | undefined => declared.get(name)?.classifier ?? ports.classifiers?.get(name)
+  const known = () => [...new Set([...declared.keys(), ...(ports.classifiers?.keys() ?? [])])]
+  let detector: LanguageDetectorHandle | undefined
 
   config.rules.forEach((r, i) => {
     const at = (...p: (string | number)[]) => ['rules', i, ...p]
@@ -53,12 +63,23 @@ export function compileRules(config: ModerationConfig, ports: Ports): CompiledRu
 
     let classifierRule: ModerationRule['classifier']
     if (r.classifier) {
-      const classifier = ports.classifiers?.get(r.classifier.name)
-      if (!classifier) {
-        const known = [...(ports.classifiers?.keys() ?? [])]
-        throw new ConfigCompileError(at('classifier', 'name'), `no classifier named ${JSON.stringify(r.classifier.name)} is configured${known.length ? ` (configured: ${known.join(', ')})` : ''}`)
+      const classifier = lookup(r.classifier.name)
+      if (!classifier) throw new ConfigCompileError(at('classifier', 'name'), `no classifier named ${JSON.stringify(r.classifier.name)} is declared in moderation.classifiers${known().length ? ` (declared: ${known().join(', ')})` : ''}`)
+      const languages = languagesOf(classifier, declared.get(r.classifier.name)?.decl)
+      const otherLanguages = r.classifier.otherLanguages ? compileOtherLanguages(r, config, lookup, declared, at) : undefined
+      if (languages && !detector) {
+        if (!ports.classifierLoader) throw new ConfigCompileError(at('classifier', 'name'), `classifier ${JSON.stringify(r.classifier.name)} covers only ${[...languages].join(', ')}, and no language detector is available here`)
+        detector = ports.classifierLoader.languageDetector()
       }
-      classifierRule = { classifier, thresholds: r.classifier.thresholds, mode: r.classifier.mode, timeoutMs: r.classifier.timeoutMs, onError: r.classifier.onError }
+      classifierRule = {
+        classifier,
+        thresholds: r.classifier.thresholds,
+        mode: r.classifier.mode,
+        timeoutMs: r.classifier.timeoutMs,
+        onError: r.classifier.onError,
+        ...(languages ? { languages } : {}),
+        ...(otherLanguages ? { otherLanguages } : {}),
+      }
     }
 
     rules.push({
@@ -113,10 +134,84 @@ export function compileRules(config: ModerationConfig, ports: Ports): CompiledRu
     const types = [...piiRefs.keys()]
     matchers.push({ matcher: compilePii(types), refs: types.map((t) => piiRefs.get(t)!) })
   }
+  const waits = [...declared].map(([name, d]) => ({ path: declPath(name, d.decl), ready: () => d.classifier.ready() }))
+  if (detector) {
+    const d = detector
+    waits.push({ path: ['classifiers'], ready: () => d.ready() })
+  }
   return {
-    policy: { rules, matchers, decodeBase64: config.normalize.decodeBase64, classifierWindow: config.classifierWindowChars },
+    policy: { rules, matchers, decodeBase64: config.normalize.decodeBase64, classifierWindow: config.classifierWindowChars, ...(detector ? { languageDetector: detector } : {}) },
     conditions,
     conditionsReadBody: reads.body,
     conditionsReadHeaders: reads.headers,
+    ...(waits.length > 0 ? { ready: () => readyAll(waits) } : {}),
   }
+}
+
+interface Declared {
+  readonly decl: ClassifierDecl
+  readonly classifier: LoadedClassifier
+}
+
+function declPath(name: string, decl: ClassifierDecl): (string | number)[] {
+  return decl.onnx ? ['classifiers', name, 'onnx', 'model'] : ['classifiers', name, 'remote', 'url']
+}
+
+function loadDeclared(config: ModerationConfig, ports: Ports): Map<string, Declared> {
+  const out = new Map<string, Declared>()
+  for (const [name, decl] of Object.entries(config.classifiers ?? {})) {
+    if (ports.classifiers?.has(name)) throw new ConfigCompileError(['classifiers', name], `the process already provides a classifier named ${JSON.stringify(name)}`)
+    if (!ports.classifierLoader) throw new ConfigCompileError(['classifiers', name], 'classifiers cannot be loaded here')
+    try {
+      out.set(name, { decl, classifier: ports.classifierLoader.load(name, decl) })
+    } catch (e) {
+      throw new ConfigCompileError(declPath(name, decl), (e as Error).message, { cause: e })
+    }
+  }
+  return out
+}
+
+/** The declaration's languages win over the model's own; 'any' and a classifier without any mean every language. */
+function languagesOf(classifier: Classifier, decl: ClassifierDecl | undefined): ReadonlySet<string> | undefined {
+  const l = decl?.languages ?? classifier.languages
+  return l === undefined || l === 'any' ? undefined : new Set(l)
+}
+
+function compileOtherLanguages(
+  r: RuleConfig,
+  config: ModerationConfig,
+  lookup: (name: string) => Classifier | undefined,
+  declared: ReadonlyMap<string, Declared>,
+  at: (...p: (string | number)[]) => (string | number)[],
+): OtherLanguagesRule {
+  const o = r.classifier!.otherLanguages!
+  let keywords: OtherLanguagesRule['keywords']
+  if (o.lists) {
+    const entries: { text: string; wordBoundary: boolean }[] = []
+    o.lists.forEach((name, li) => {
+      const list = config.lists?.[name]
+      if (!list) throw new ConfigCompileError(at('classifier', 'otherLanguages', 'lists', li), `no keyword list named ${JSON.stringify(name)} in moderation.lists`)
+      for (const w of list) {
+        const folded = foldText(w).trim()
+        if (folded !== '') entries.push({ text: folded, wordBoundary: r.wordBoundary })
+      }
+    })
+    if (entries.length > 0) keywords = compileKeywords(entries)
+  }
+  let classifier: OtherLanguagesRule['classifier']
+  if (o.classifier) {
+    const c = lookup(o.classifier.name)
+    if (!c) throw new ConfigCompileError(at('classifier', 'otherLanguages', 'classifier', 'name'), `no classifier named ${JSON.stringify(o.classifier.name)} is declared in moderation.classifiers`)
+    if (o.classifier.name === r.classifier!.name) throw new ConfigCompileError(at('classifier', 'otherLanguages', 'classifier', 'name'), 'the fallback must be another classifier than the rule’s own')
+    const languages = languagesOf(c, declared.get(o.classifier.name)?.decl)
+    classifier = { classifier: c, thresholds: o.classifier.thresholds, ...(languages ? { languages } : {}) }
+  }
+  return { ...(keywords ? { keywords } : {}), ...(classifier ? { classifier } : {}) }
+}
+
+async function readyAll(waits: readonly { path: (string | number)[]; ready: () => Promise<void> }[]): Promise<void> {
+  const results = await Promise.allSettled(waits.map((w) => w.ready()))
+  const errors = results.flatMap((r, i) => (r.status === 'rejected' ? [new ConfigCompileError(waits[i]!.path, r.reason instanceof Error ? r.reason.message : String(r.reason))] : []))
+  if (errors.length === 1) throw errors[0]
+  if (errors.length > 1) throw new ConfigCompileErrors(errors)
 }

@@ -14,7 +14,7 @@ export const MODERATION_STATE = 'moderation'
 /** What the moderation filter keeps per request; audit and cache read `findings`. */
 export interface ModerationState {
   readonly active: { readonly request: Uint8Array; readonly response: Uint8Array }
-  readonly findings: Finding[]
+  readonly findings: (Finding & { readonly direction: ModerationDirection })[]
   /** A block was reported to the abuse penalty box for this request (once per request). */
   reported?: boolean
 }
@@ -50,7 +50,7 @@ export function createModerationFilter(config: ModerationConfig, compiled: Compi
       active: state.active[direction],
       direction,
       onFinding: (f) => {
-        if (state.findings.length < MAX_FINDINGS) state.findings.push(f)
+        if (state.findings.length < MAX_FINDINGS) state.findings.push({ ...f, direction })
         if (f.action === 'block' && !f.shadow && !state.reported) {
           state.reported = true
           reportAbuse(ctx.state, config.penaltyPoints)
@@ -59,6 +59,8 @@ export function createModerationFilter(config: ModerationConfig, compiled: Compi
         if (f.shadow || f.action !== 'redact') ctx.log.info({ rule: f.name, action: f.action, shadow: f.shadow, label: f.label, direction, span: [f.start, f.end] }, 'moderation match')
       },
       ...(ports.moderationMetrics ? { metrics: ports.moderationMetrics } : {}),
+      // The audit log keeps a keyed hash of what matched, never the text: it needs the text once.
+      ...(ports.auditMatches ? { captureExcerpts: true } : {}),
     }
   }
 

@@ -11,6 +11,7 @@ export const moderationFactory: FilterFactory<ModerationConfig, Ports> = {
   schema: moderationSchema,
   compile(config, ports) {
     const compiled = compileRules(config, ports)
-    return attachPreview(createModerationFilter(config, compiled, ports), config, compiled)
+    const filter = attachPreview(createModerationFilter(config, compiled, ports), config, compiled)
+    return compiled.ready ? Object.assign(filter, { ready: compiled.ready }) : filter
   },
 }

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { PII_TYPES } from '../../moderation/pii/index.js'
+import { classifierDeclSchema, otherLanguagesSchema } from './classifier-schema.js'
 
 const redact = z
   .strictObject({
@@ -12,11 +13,12 @@ const redact = z
 
 const classifier = z
   .strictObject({
-    name: z.string().min(1).describe('A classifier configured in the process (chaperone.yaml), e.g. "toxicity".'),
+    name: z.string().min(1).describe('A classifier declared in moderation.classifiers, e.g. "toxicity".'),
     thresholds: z.record(z.string(), z.number().min(0).max(1)).refine((t) => Object.keys(t).length > 0, 'at least one label threshold').describe('Label → score at or above which the window matches, e.g. {hate: 0.8}.'),
     mode: z.enum(['inline', 'async']).default('inline').describe('inline: the window waits for the verdict; async: text flows on and a late verdict ends the stream with a retraction.'),
     timeoutMs: z.number().int().min(1).max(10_000).default(250),
-    onError: z.enum(['allow', 'block']).default('allow').describe('What a timeout or a classifier failure means for this rule; counted in chaperone_moderation_dependency_errors_total.'),
+    onError: z.enum(['allow', 'block']).default('allow').describe('What a timeout or a classifier failure (an open circuit breaker, a full queue) means for this rule; counted in chaperone_moderation_dependency_errors_total.'),
+    otherLanguages: otherLanguagesSchema.optional(),
   })
   .describe('Score text windows (sentences, at most `windowChars`) with a classifier.')
 
@@ -48,6 +50,7 @@ export const moderationSchema = z
   .strictObject({
     rules: z.array(ruleSchema).default([]),
     lists: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/), z.array(z.string().min(1).max(256))).optional().describe('Named keyword lists, e.g. per language: {profanity-de: [...]}.'),
+    classifiers: z.record(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/), classifierDeclSchema).optional().describe('Classifiers rules can name: a shipped or mounted ONNX model, or a remote moderation endpoint.'),
     normalize: z
       .strictObject({
         decodeBase64: z.boolean().default(false).describe('Also check what base64 segments (16+ characters) decode to.'),

@@ -1,4 +1,5 @@
 import { ABUSE_REPORTER_STATE, type AbuseReporter } from '../../chain/abuse.js'
+import { noteDecision } from '../../chain/decisions.js'
 import { principalOf } from '../../chain/principal.js'
 import { CONTINUE, refuse, type Filter, type Outcome, type RequestContext, type ResponseHead, type Verdict } from '../../chain/types.js'
 import { modelOf } from '../../formats/json.js'
@@ -91,6 +92,7 @@ export function createRateLimitFilter(limits: readonly CompiledLimit[], ports: P
         if (i !== -1) {
           metrics?.decision(penalties[i]!.config.name, false, false, 'shared')
           ctx.log.info({ limit: penalties[i]!.config.name, boxedForMs: boxed[i] }, 'refused: abuse penalty')
+          noteDecision(ctx.state, { filter: 'ratelimit', action: 'refuse', rule: penalties[i]!.config.name, shadow: false, reason: 'penalty' })
           return refuse('abuse_penalty', { 'retry-after': String(retryAfterSeconds(boxed[i]!, random)) }, { limit: penalties[i]!.config.name })
         }
         ctx.state.set(ABUSE_REPORTER_STATE, ((points: number) => {
@@ -111,7 +113,8 @@ export function createRateLimitFilter(limits: readonly CompiledLimit[], ports: P
         const lease = await store.lease(keyOf(l.config), max, LEASE_TTL_MS)
         metrics?.decision(l.config.name, lease !== undefined, l.config.shadow, 'shared')
         if (lease) leases.push(lease)
-        else if (!l.config.shadow) {
+        else noteDecision(ctx.state, { filter: 'ratelimit', action: 'refuse', rule: l.config.name, shadow: l.config.shadow, reason: 'concurrency' })
+        if (!lease && !l.config.shadow) {
           release(leases, ctx)
           ctx.log.info({ limit: l.config.name, max }, 'concurrency limit reached')
           return refuse('rate_limited', { 'retry-after': String(retryAfterSeconds(1000, random)) }, { limit: l.config.name })
@@ -143,7 +146,13 @@ export function createRateLimitFilter(limits: readonly CompiledLimit[], ports: P
           ctx.log.error({ err }, 'rate-limit store failed outside its fallback; admitting')
         }
       }
-      if (decision) specs.forEach((s, i) => metrics?.decision(s.name, decision.states[i]?.allowed ?? true, s.shadow, decision.mode))
+      if (decision) {
+        specs.forEach((s, i) => {
+          const allowed = decision.states[i]?.allowed ?? true
+          metrics?.decision(s.name, allowed, s.shadow, decision.mode)
+          if (!allowed) noteDecision(ctx.state, { filter: 'ratelimit', action: 'refuse', rule: s.name, shadow: s.shadow, reason: tokenSpecs.includes(s) ? 'tokens' : 'requests' })
+        })
+      }
       const headers = decision ? rateLimitHeaders(specs, decision.states) : undefined
       if (decision && !decision.allowed) {
         release(leases, ctx)
