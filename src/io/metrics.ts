@@ -1,3 +1,4 @@
+import { monitorEventLoopDelay } from 'node:perf_hooks'
 import client from 'prom-client'
 import type { AuthzMetricsPort, ModerationMetricsPort, RateLimitMetricsPort } from '../core/ports.js'
 import { hitRatio, type CacheStats } from './cache/stats.js'
@@ -221,10 +222,38 @@ export class Metrics {
     // operator the sidecar itself is the bottleneck. All are read at scrape time; the loop is
     // sampled every 100 ms rather than 10 ms so the monitor stays off the request path.
     client.collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 100 })
+    this.#eventLoopDelay()
     this.#scrapeGauge('chaperone_active_streams', 'Event-stream responses in flight.', () => this.#live.streams)
     this.#scrapeGauge('chaperone_inflight_requests', 'Requests and WebSocket tunnels in flight.', () => this.#live.inflight)
     this.#scrapeGauge('chaperone_websocket_tunnels', 'WebSocket tunnels open.', () => this.#live.tunnels)
     for (const outcome of ['success', 'unchanged', 'error']) this.#reloads.labels(outcome).inc(0)
+  }
+
+  /**
+   * Event-loop delay between scrapes, from perf_hooks.monitorEventLoopDelay at 10 ms resolution.
+   * Node records the whole interval between timer ticks, resolution included (nodejs_eventloop_lag_*
+   * read 0.1 s when idle for that reason); here the resolution is taken off, so 0 means no delay.
+   */
+  #eventLoopDelay(): void {
+    const resolutionMs = 10
+    const h = monitorEventLoopDelay({ resolution: resolutionMs })
+    h.enable()
+    const off = resolutionMs * 1e6
+    new client.Gauge({
+      name: 'chaperone_event_loop_delay_seconds',
+      help: 'How late the event loop ran timers since the previous scrape (perf_hooks.monitorEventLoopDelay, 10 ms resolution taken off), by quantile: 0.5, 0.99 and 1 (max). Everything Chaperone does per event waits this long on top.',
+      labelNames: ['quantile'],
+      registers: [this.registry],
+      collect(this: client.Gauge<'quantile'>) {
+        const at = (ns: number) => Math.max(0, ns - off) / 1e9
+        if (h.count > 0) {
+          this.labels('0.5').set(at(h.percentile(50)))
+          this.labels('0.99').set(at(h.percentile(99)))
+          this.labels('1').set(at(h.max))
+        }
+        h.reset()
+      },
+    })
   }
 
   request(route: string, status: number, seconds: number): void {

@@ -7,7 +7,7 @@ const onnx = z
   .strictObject({
     model: z.string().min(1).max(4096).describe('The .onnx file: "builtin:toxicity" or "builtin:injection" for the shipped models, or a path (relative to the config directory, or absolute) to a model with the same input contract (README, "Model contract"). A change to the file reloads the policy.'),
     maxBatch: z.number().int().min(1).max(256).default(32).describe('Most windows scored in one run; windows of concurrent streams share a run.'),
-    maxWaitMs: z.number().min(0).max(50).default(2).describe('Longest a window waits for others to fill its batch.'),
+    maxWaitMs: z.number().min(0).max(50).default(0).describe('Longest a window waits for others to fill its batch when the model is idle. 0 (continuous batching): an idle model runs a window at once, and windows that arrive while it runs form the next batch, so batches grow with load and an idle window never waits.'),
     maxQueue: z.number().int().min(1).max(1_000_000).default(4096).describe('Most windows waiting for a run; past it a window is refused at once and its rule applies onError.'),
     threads: z.number().int().min(1).max(16).default(1).describe('onnxruntime intra-op threads for this model. Runs are off the event loop either way.'),
   })
