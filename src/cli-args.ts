@@ -8,6 +8,8 @@ export type Command =
   | { name: 'schema'; process: boolean }
   | { name: 'inject-webhook'; listen: string; tlsCert: string; tlsKey: string; sidecarConfig?: string }
   | { name: 'check'; configDir: string; input: CheckInput; json: boolean }
+  /** `audit verify|query …`: the arguments go as they are to io/audit/cli-commands.ts. */
+  | { name: 'audit'; argv: string[] }
   | { name: 'help'; text: string }
   | { name: 'error'; text: string }
 
@@ -33,6 +35,8 @@ Commands:
   schema     Print the JSON Schemas of policy files and chaperone.yaml
   inject-webhook
              Serve the Kubernetes admission webhook that injects the Chaperone sidecar
+  audit      verify: check the audit log's hash chain and checkpoint signatures;
+             query: filter and count its records (e.g. blocks per region)
 
 Run \`chaperone <command> --help\` for the options of a command.
 `
@@ -125,6 +129,8 @@ export function parseCommand(argv: readonly string[], env: Readonly<Record<strin
       case '--help':
       case 'help':
         return { name: 'help', text: TOP_HELP }
+      case 'audit':
+        return { name: 'audit', argv: [...rest] }
       case 'serve': {
         const { values } = parseArgs({
           args: rest as string[],

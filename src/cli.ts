@@ -39,6 +39,11 @@ async function run(): Promise<number> {
       process.stdout.write(cmd.json ? JSON.stringify(out.result, null, 2) + '\n' : renderPreview(out.result))
       return out.result.decision === 'block' ? 4 : out.result.decision === 'redact' ? 3 : 0
     }
+    case 'audit': {
+      // Only imported here: the serving path never loads the verifier.
+      const { runAuditCommand } = await import('./io/audit/cli-commands.js')
+      return runAuditCommand(cmd.argv, { stdout: process.stdout, stderr: process.stderr })
+    }
     case 'serve': {
       const overrides = { ...(cmd.listen && { listen: cmd.listen }), ...(cmd.upstream && { upstream: cmd.upstream }), ...(cmd.admin && { admin: cmd.admin }) }
       const running = await startChaperone({ configDir: cmd.configDir, overrides, env: process.env })

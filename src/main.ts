@@ -35,6 +35,13 @@ import { TieredStore } from './io/cache/tiered-store.js'
 import { WarmJobs } from './io/cache/warm.js'
 import { PolicyClassifierLoader } from './io/classifier/loader.js'
 import { ClassifierMetrics } from './io/classifier/metrics.js'
+import { startTracing } from './io/telemetry/tracing.js'
+import { createAuditWriter } from './io/audit/create.js'
+import { registerAuditMetrics } from './io/audit/metrics.js'
+import { decisionRecorder } from './io/audit/decision-recorder.js'
+import type { AuditWriter } from './io/audit/writer.js'
+import { resolveWriterName } from './core/audit/writer-name.js'
+import { hostname } from 'node:os'
 
 /** The most any cache route may store per entry (spec.cache.routes[].maxEntryBytes); the decoder's bound. */
 const MAX_CACHE_ENTRY_BYTES = 64 * 1024 * 1024
@@ -78,6 +85,16 @@ export class StartupError extends Error {
     super(errors.map(formatConfigError).join('\n'))
     this.name = 'StartupError'
   }
+}
+
+/** In the start record of the audit log. */
+const CHAPERONE_VERSION = '0.1.0'
+
+/** audit.requiredRoutes: exact paths, or prefixes written with a trailing "*". */
+function requiredRoutes(patterns: readonly string[]): (path: string) => boolean {
+  const exact = new Set(patterns.filter((p) => !p.endsWith('*')))
+  const prefixes = patterns.filter((p) => p.endsWith('*')).map((p) => p.slice(0, -1))
+  return (path) => exact.has(path) || prefixes.some((p) => path.startsWith(p))
 }
 
 /** Reads chaperone.yaml and applies CLI/env overrides, validating the result as one config. */
@@ -150,6 +167,21 @@ export async function startChaperone(opts: StartOptions): Promise<Running> {
   if (cacheRedis) await untilReady(cacheRedis)
   const jwks = new JwksRegistry({ log, now: nowMs, onFetch: (uri, outcome) => metrics.jwksFetch(uri, outcome) })
   const policyFiles = new PolicyFileReader(opts.configDir)
+  // The audit log starts before the first policy loads, so that the startup reload is recorded.
+  const auditRedis: Redis | undefined = config.audit.enabled && config.redis.url && (config.audit.pseudonyms.mode === 'per-subject' || config.audit.checkpoints.copy.to === 'redis') ? connectRedis(config.redis.url, { name: 'chaperone-audit', log }) : undefined
+  const audit: AuditWriter | undefined = config.audit.enabled
+    ? await createAuditWriter(config.audit, {
+        writer: resolveWriterName(config.audit.writer, env.POD_NAME, hostname()),
+        pid: process.pid,
+        version: CHAPERONE_VERSION,
+        stdout: process.stdout,
+        ...(auditRedis ? { redis: auditRedis } : {}),
+        keyPrefix: config.redis.keyPrefix,
+        log,
+      })
+    : undefined
+  if (audit) registerAuditMetrics(metrics.registry, () => audit.stats())
+  const required = requiredRoutes(config.audit.requiredRoutes)
   let classifierLoader: PolicyClassifierLoader | undefined = undefined
   const classifierMetrics = new ClassifierMetrics(metrics.registry, () => classifierLoader?.queueDepths() ?? new Map())
   classifierLoader = new PolicyClassifierLoader({ files: policyFiles, env, metrics: classifierMetrics, log })
@@ -166,10 +198,12 @@ export async function startChaperone(opts: StartOptions): Promise<Running> {
     cacheMetrics: cacheStats,
     cacheFlightBytes: config.cache.inflightBytes,
     classifierLoader,
+    ...(audit ? { auditMatches: true } : {}),
     ...(opts.classifiers ? { classifiers: opts.classifiers } : {}),
     ...(opts.now ? { now: opts.now } : {}),
   }
   const factories = opts.factories ?? FILTER_FACTORIES
+  let auditedVersion: string | null = null
   const reloader = new ConfigReloader({
     dir: opts.configDir,
     factories,
@@ -182,6 +216,10 @@ export async function startChaperone(opts: StartOptions): Promise<Running> {
       metrics.reload(r.outcome)
       const s = store.current()
       if (s) metrics.policy(s.version, s.digest)
+      if (audit && r.outcome !== 'unchanged') {
+        audit.emit({ kind: 'reload', oldVersion: auditedVersion, newVersion: s ? String(s.version) : null, outcome: r.outcome, reason: r.reason, errors: r.errors?.length ?? 0 })
+      }
+      auditedVersion = s ? String(s.version) : null
     },
   })
   const first = await reloader.reload('startup')
@@ -210,6 +248,8 @@ export async function startChaperone(opts: StartOptions): Promise<Running> {
     tunnel: { connectMs: config.upstream.timeouts.connectMs, idleMs: config.upstream.timeouts.idleMs },
     accessLog: config.telemetry.accessLog,
     trustedHops: config.clientIp.trustedHops,
+    ...(audit ? { audit: { accepting: () => audit.accepting(), required } } : {}),
+    onDecisions: decisionRecorder({ ...(audit ? { writer: audit } : {}), count: (f, rule, action, region, shadow) => metrics.decision(f, rule, action, region, shadow) }),
   })
   const admin = createAdminServer({
     metrics,
@@ -220,6 +260,7 @@ export async function startChaperone(opts: StartOptions): Promise<Running> {
     reload: (reason) => reloader.reload(reason),
     revocations,
     jwksStatus: () => jwks.status(),
+    ...(audit ? { audit: { stats: () => audit.stats(), ...(config.audit.pseudonyms.mode === 'per-subject' ? { forget: (subject: string) => audit.forget(subject) } : {}) } } : {}),
     cache: {
       store: cacheStore,
       stats: cacheStats,
@@ -236,6 +277,8 @@ export async function startChaperone(opts: StartOptions): Promise<Running> {
   })
 
   let stopping = false
+  // Before the listener opens, so the first request is traced too.
+  const tracing = config.telemetry.traces ? await startTracing(config.telemetry.traces, log) : undefined
   const proxyAddr = await listen(proxy.server, config.listen)
   const adminAddr = await listen(admin, config.admin.listen)
   const proxyUrl = urlOf(proxyAddr)
@@ -264,6 +307,14 @@ export async function startChaperone(opts: StartOptions): Promise<Running> {
       cacheRedis?.disconnect()
       await upstream.destroy()
       await classifierLoader.close()
+      // After the drain: the records of the requests that finished are written and synced.
+      if (audit) {
+        const complete = await audit.close(config.limits.drainTimeoutMs)
+        if (!complete) log.error({}, 'the audit log could not write every queued record before exit')
+      }
+      auditRedis?.disconnect()
+      // Last: the drained requests' spans are buffered until this exports them.
+      await tracing?.shutdown()
       log.info({ cut: result.cut }, 'chaperone stopped')
       return result
     },

@@ -17,6 +17,7 @@ import { canonicalHost } from './core/http/canonical-host.js'
 import { HeaderEditList } from './core/http/header-edits.js'
 import { clientIp } from './core/http/client-ip.js'
 import { createBodyPipeline, type BodyPipeline } from './core/chain/body-pipeline.js'
+import { requestTrace, requestTraces, type RequestTrace } from './core/telemetry/channels.js'
 import type { Upstream } from './io/upstream.js'
 import type { InFlight, Origin, OriginInterceptor } from './core/chain/origin.js'
 import type { Metrics } from './io/metrics.js'
@@ -50,6 +51,10 @@ export interface ProxyServerOptions {
   accessLog: boolean
   /** Proxies in front that append to X-Forwarded-For (core/http/client-ip.ts); 0 by default. */
   trustedHops?: number
+  /** The audit log: requests on audit-required routes are refused while it cannot keep records. */
+  audit?: { accepting(): boolean; required(path: string): boolean }
+  /** At the end of every request with a context: its decisions (audit log and decision metrics). */
+  onDecisions?: (state: ReadonlyMap<string, unknown>, route: string, outcome: Outcome, requestId: string, policyVersion: number) => void
 }
 
 export interface ProxyServer {
@@ -163,6 +168,14 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
   })
 
   function handle(req: http.IncomingMessage, res: http.ServerResponse): void {
+    if (!requestTraces.hasSubscribers) return serve(req, res, undefined)
+    // Traced, the handler runs inside the request span (a store bound to the start channel), so
+    // that what it starts nests under it; asyncEnd follows once the response has closed.
+    const trace = requestTrace(req.method, req.rawHeaders)
+    requestTraces.traceSync(serve, trace, undefined, req, res, trace)
+  }
+
+  function serve(req: http.IncomingMessage, res: http.ServerResponse, trace: RequestTrace | undefined): void {
     const started = performance.now()
     active++
     metrics.inflight(1)
@@ -173,6 +186,11 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
     const forwardUrl = target.ok ? target.path + target.query : (req.url ?? '/')
     const route = routeLabel(forwardPath)
     const snapshot = store.current()
+    if (trace) {
+      trace.requestId = requestId
+      trace.route = route
+      trace.policyVersion = snapshot?.version
+    }
     // The status we report in metrics and the access log; set when the head is written.
     let status = 0
     let outcome: Outcome | undefined
@@ -190,7 +208,17 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
       const seconds = (performance.now() - started) / 1000
       if (!outcome) outcome = res.writableFinished ? { kind: 'completed', status } : { kind: 'aborted', status }
       metrics.request(route, status || 499, seconds)
-      if (ctx) runComplete(snapshot!.chain, ctx, outcome)
+      if (ctx) {
+        if (trace) requestTraces.asyncStart.runStores(trace, runComplete, undefined, snapshot!.chain, ctx, outcome)
+        else runComplete(snapshot!.chain, ctx, outcome)
+        opts.onDecisions?.(ctx.state, route, outcome, requestId, snapshot!.version)
+      }
+      if (trace) {
+        trace.status = status || 499
+        trace.outcome = outcome.kind
+        if (outcome.kind === 'refused' || outcome.kind === 'failed') trace.code = outcome.code
+        requestTraces.asyncEnd.publish(trace)
+      }
       if (opts.accessLog) {
         // The root logger with the bindings inline: a child logger per request costs more.
         log.info(
@@ -210,6 +238,8 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
 
     if (!snapshot) return fail('not_ready')
     if (!target.ok) return fail(target.code, target.close ? { connection: 'close' } : undefined, target.detail)
+    // Refused before any filter runs: no decision is made on this route that could not be recorded.
+    if (opts.audit && opts.audit.required(forwardPath) && !opts.audit.accepting()) return fail('audit_unavailable', undefined, 'the audit log is not accepting records')
 
     const bodyState = { tooLarge: false }
     // Scanning rawHeaders avoids building req.headers, which Node does lazily on first access.
@@ -224,7 +254,7 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
     if (chain.length > 0) {
       const filter = (body: RequestBody | undefined) => {
         const c = (ctx = requestContext(req, target, opts.trustedHops ?? 0, requestId, snapshot, ctxLog, body))
-        runRequestFilters(chain, c).then(
+        runRequestFilters(chain, c, trace).then(
           (v) => (v.kind === 'continue' ? forward(c) : answerLocally(v)),
           (err: unknown) => {
             ctxLog().error({ err }, 'filter failed')
@@ -282,6 +312,11 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
         let waitingForDrain = false
         let cut = false
         let finished = false
+        let sentBody = false
+        const firstByte = (): void => {
+          sentBody = true
+          metrics.firstByte(route, (performance.now() - started) / 1000)
+        }
 
         const finishBody = (): void => {
           if (finished || res.destroyed) return
@@ -291,10 +326,12 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
           jsonOut.head.headers['content-length'] = String(bytes.byteLength)
           status = jsonOut.head.status
           res.writeHead(status, flatHeaders(jsonOut.head.headers))
+          if (bytes.byteLength > 0) firstByte()
           res.end(bytes)
         }
 
         const write = (chunk: Uint8Array): boolean => {
+          if (!sentBody) firstByte()
           if (res.write(chunk)) return true
           if (!waitingForDrain) {
             waitingForDrain = true
@@ -343,13 +380,13 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
                 fail('upstream_error')
                 return false
               }
-              const v = runResponseHead(chain, c, head)
+              const v = runResponseHead(chain, c, head, trace)
               if (v.kind !== 'continue') {
                 flight.abort(new ChaperoneError('upstream_error', 'response refused by filter'))
                 answerLocally(v)
                 return false
               }
-              const transforms = collectTransforms(chain, c, head)
+              const transforms = collectTransforms(chain, c, head, trace)
               if (transforms.length > 0) {
                 const p = createBodyPipeline(
                   head,
@@ -387,7 +424,9 @@ export function createProxyServer(opts: ProxyServerOptions): ProxyServer {
               if (chunk.byteLength === 0) return true
               if (!pipeline) return write(chunk)
               // One chunk in the pipeline at a time bounds what a slow transform can pile up.
+              const arrived = performance.now()
               pipeline.push(chunk).then(() => {
+                metrics.eventLatency((performance.now() - arrived) / 1000)
                 if (!waitingForDrain) resumeUpstream()
               }, abortWith)
               return false

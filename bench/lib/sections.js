@@ -4,7 +4,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 
 /** The benches that own a section, in the order they append. */
-export const SECTION_NAMES = ['moderation', 'authz', 'ratelimit', 'cache', 'classifier']
+export const SECTION_NAMES = ['moderation', 'authz', 'ratelimit', 'cache', 'classifier', 'telemetry', 'audit']
 
 const pattern = (/** @type {string} */ name) => new RegExp(`<!-- ${name}:begin -->[\\s\\S]*<!-- ${name}:end -->`)
 

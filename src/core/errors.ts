@@ -21,6 +21,7 @@ export const ERRORS = {
   upstream_unavailable: { status: 502, message: 'The upstream service is unavailable.' },
   upstream_error: { status: 502, message: 'The upstream service failed while responding.' },
   dependency_unavailable: { status: 503, message: 'A dependency the policy needs is unavailable.' },
+  audit_unavailable: { status: 503, message: 'The request cannot be audited right now.' },
   shutting_down: { status: 503, message: 'The proxy is shutting down.' },
   not_ready: { status: 503, message: 'The proxy has no policy loaded yet.' },
   upstream_timeout: { status: 504, message: 'The upstream service timed out.' },

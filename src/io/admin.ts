@@ -25,6 +25,14 @@ export interface AdminOptions {
   jwksStatus?(): unknown
   /** /admin/cache: stats, entries, invalidation and warming. */
   cache?: CacheAdmin
+  /** /admin/audit: the audit writer's state, and forgetting a subject (crypto-shredding). */
+  audit?: AuditAdmin
+}
+
+export interface AuditAdmin {
+  stats(): unknown
+  /** Only with per-subject pseudonyms; resolves whether the subject had a key. */
+  forget?(subject: string): Promise<boolean>
 }
 
 /** Preview requests carry text and maybe a candidate policy; more than this is refused. */
@@ -111,6 +119,22 @@ export function createAdminServer(opts: AdminOptions): http.Server {
       if (method === 'DELETE' && out.status === 200) opts.log.info({ result: out.body }, 'cache invalidated')
       if (out.headers) for (const [k, v] of Object.entries(out.headers)) res.setHeader(k, v)
       return send(res, out.status, out.body)
+    }
+    if (path === '/admin/audit' && opts.audit) {
+      if (method !== 'GET') return sendError(res, 'method_not_allowed', { allow: 'GET' })
+      return send(res, 200, opts.audit.stats())
+    }
+    if (path === '/admin/audit/forget' && opts.audit) {
+      if (method !== 'POST') return sendError(res, 'method_not_allowed', { allow: 'POST' })
+      // The subject travels in the body, never in the URL, so it stays out of access logs.
+      const body = await readJson(req)
+      if (body === TOO_LARGE) return sendError(res, 'body_too_large')
+      const subject = body !== NOT_JSON && typeof body === 'object' && body !== null ? (body as { subject?: unknown }).subject : undefined
+      if (typeof subject !== 'string' || subject === '' || subject.length > 1024) return send(res, 400, { error: 'bad_request', errors: ['subject: the subject (the token\'s sub) to forget, 1-1024 characters'] })
+      if (!opts.audit.forget) return send(res, 409, { error: 'conflict', message: 'forgetting needs audit.pseudonyms.mode: per-subject' })
+      const forgotten = await opts.audit.forget(subject)
+      opts.log.info({ forgotten }, 'audit subject forgotten')
+      return send(res, 200, { forgotten })
     }
     if (path === '/admin/jwks' && opts.jwksStatus) {
       if (method !== 'GET') return sendError(res, 'method_not_allowed', { allow: 'GET' })

@@ -4,6 +4,9 @@ import type { AuthzMetricsPort, ModerationMetricsPort, RateLimitMetricsPort } fr
 import { hitRatio, type CacheStats } from './cache/stats.js'
 import { MAX_REPORTED_RULES } from './admin-false-positives.js'
 
+/** Distinct region label values on chaperone_decisions_total; the rest count as "other". */
+const MAX_REGIONS = 64
+
 /**
  * Prometheus metrics for the admin port. Each instance has its own registry, so several
  * Chaperones (in tests) never share counters. Labelled children are cached because the data
@@ -17,6 +20,20 @@ export class Metrics {
     help: 'Time from request start to the end of the response, by route.',
     labelNames: ['route'],
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300],
+    registers: [this.registry],
+  })
+  readonly #firstByte = new client.Histogram({
+    name: 'chaperone_time_to_first_byte_seconds',
+    help: 'Time from the request to the first body byte sent to the client, by route: for a stream, the time to the first token as the client sees it.',
+    labelNames: ['route'],
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  })
+  readonly #firstByteChildren = new Map<string, client.Histogram.Internal<'route'>>()
+  readonly #eventLatency = new client.Histogram({
+    name: 'chaperone_event_latency_seconds',
+    help: 'Time an upstream body chunk (usually one SSE event) spends in the response filters (moderation hold-back included) before its bytes are written to the client. Pass-through responses are not measured: they add nothing.',
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [this.registry],
   })
   readonly #upstreamErrors = new client.Counter({ name: 'chaperone_upstream_errors_total', help: 'Upstream failures by error code.', labelNames: ['code'], registers: [this.registry] })
@@ -210,6 +227,28 @@ export class Metrics {
     })
   }
 
+  readonly #decisions = new client.Counter({
+    name: 'chaperone_decisions_total',
+    help: 'Decisions that matter, by filter (authz, ratelimit, moderation, cache), rule, action (deny, refuse, block, redact, flag, hit, stale), region ("" when unknown) and shadow (evaluated and counted, never acted on).',
+    labelNames: ['filter', 'rule', 'action', 'region', 'shadow'],
+    registers: [this.registry],
+  })
+  readonly #decisionKeys = new Map<string, client.Counter.Internal>()
+
+  /** One decision of a completed request (core/audit/request-decisions.ts). */
+  decision(filter: string, rule: string, action: string, region: string | undefined, shadow: boolean): void {
+    const key = `${filter}\0${rule}\0${action}\0${region ?? ''}\0${shadow}`
+    let c = this.#decisionKeys.get(key)
+    if (!c) {
+      // Regions come from verified claims or a trusted header; past a bound they count as other.
+      const r = region === undefined ? '' : this.#regions.has(region) || this.#regions.size < MAX_REGIONS ? region : 'other'
+      this.#regions.add(r)
+      this.#decisionKeys.set(key, (c = this.#decisions.labels(filter, rule, action, r, String(shadow))))
+    }
+    c.inc()
+  }
+  readonly #regions = new Set<string>()
+
   jwksFetch(uri: string, outcome: string): void {
     this.#jwksFetches.labels(uri, outcome).inc()
   }
@@ -265,6 +304,16 @@ export class Metrics {
     let h = this.#durationChildren.get(route)
     if (!h) this.#durationChildren.set(route, (h = this.#duration.labels(route)))
     h.observe(seconds)
+  }
+
+  firstByte(route: string, seconds: number): void {
+    let h = this.#firstByteChildren.get(route)
+    if (!h) this.#firstByteChildren.set(route, (h = this.#firstByte.labels(route)))
+    h.observe(seconds)
+  }
+
+  eventLatency(seconds: number): void {
+    this.#eventLatency.observe(seconds)
   }
 
   upstreamError(code: string): void {

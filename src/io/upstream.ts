@@ -2,6 +2,8 @@ import { Pool, errors as undiciErrors } from 'undici'
 import type { Dispatcher } from 'undici'
 import { ChaperoneError, type ErrorCode } from '../core/errors.js'
 import type { ForwardRequest, InFlight, Origin, ResponseSink } from '../core/chain/origin.js'
+import { upstreamTraces, type UpstreamTrace } from '../core/telemetry/channels.js'
+import { withTraceContext } from '../core/telemetry/trace-headers.js'
 
 export interface UpstreamTimeouts {
   connectMs: number
@@ -26,11 +28,15 @@ export type { ForwardRequest, ResponseSink, InFlight } from '../core/chain/origi
 export class Upstream implements Origin {
   readonly #pool: Pool
   readonly #timeouts: UpstreamTimeouts
+  readonly #host: string
+  readonly #port: number
   readonly origin: string
 
   constructor(opts: UpstreamOptions) {
     const u = new URL(opts.url)
     this.origin = u.origin
+    this.#host = u.hostname
+    this.#port = Number(u.port || 80)
     this.#timeouts = opts.timeouts
     this.#pool = new Pool(this.origin, {
       connections: opts.connections,
@@ -44,6 +50,56 @@ export class Upstream implements Origin {
   }
 
   forward(req: ForwardRequest, sink: ResponseSink): InFlight {
+    if (upstreamTraces.hasSubscribers) return this.#traced(req, sink)
+    return this.#dispatch(req, req.headers, sink)
+  }
+
+  /**
+   * The exchange as a trace point: the chatbot gets the trace context a subscriber set (the
+   * upstream-call span's). The sink is called back through asyncStart.runStores, which puts the
+   * caller's async context back (the socket's is some earlier request's), so that what the sink
+   * starts (a cache write to Redis) nests under this request.
+   */
+  #traced(req: ForwardRequest, sink: ResponseSink): InFlight {
+    const msg: UpstreamTrace = { method: req.method, serverAddress: this.#host, serverPort: this.#port }
+    upstreamTraces.start.publish(msg)
+    const back = upstreamTraces.asyncStart
+    let ended = false
+    const end = (err?: ChaperoneError): void => {
+      if (ended) return
+      ended = true
+      if (err) {
+        msg.error = err
+        upstreamTraces.error.publish(msg)
+      }
+      upstreamTraces.asyncEnd.publish(msg)
+    }
+    const traced: ResponseSink = {
+      onHead: (status, rawHeaders, resume) => {
+        if (status >= 200) msg.status = status
+        return back.runStores(msg, sink.onHead, sink, status, rawHeaders, resume)
+      },
+      onData: (chunk) => back.runStores(msg, sink.onData, sink, chunk),
+      onEnd: () => {
+        end()
+        back.runStores(msg, sink.onEnd, sink)
+      },
+      onError: (err) => {
+        end(err)
+        back.runStores(msg, sink.onError, sink, err)
+      },
+    }
+    const flight = this.#dispatch(req, msg.traceparent ? withTraceContext(req.headers, msg.traceparent, msg.tracestate) : req.headers, traced)
+    return {
+      abort: (reason) => {
+        if (!ended) msg.aborted = true
+        end()
+        flight.abort(reason)
+      },
+    }
+  }
+
+  #dispatch(req: ForwardRequest, headers: string[], sink: ResponseSink): InFlight {
     let abortFn: ((err: Error) => void) | undefined
     let pendingAbort: ChaperoneError | undefined
     let done = false
@@ -95,7 +151,7 @@ export class Upstream implements Origin {
         origin: this.origin,
         method: req.method as Dispatcher.HttpMethod,
         path: req.path,
-        headers: req.headers,
+        headers,
         body: req.body as Dispatcher.DispatchOptions['body'],
         // A client that sent the request may be mid-retry; never replay a request body upstream.
         idempotent: false,

@@ -9,7 +9,10 @@ import { request } from 'undici'
 import { parse } from 'yaml'
 import { z } from 'zod'
 import { handleCache, type CacheAdmin } from '../../src/io/admin-cache.js'
-import { startStack } from '../helpers/chaperone.js'
+import { PASS_THROUGH_POLICY, startStack, tmpConfigDir } from '../helpers/chaperone.js'
+import { startRedisServer } from '../helpers/redis-server.js'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 
 const DOC_FILE = new URL('../../docs/admin-api.openapi.yaml', import.meta.url)
 const ADMIN_SRC = new URL('../../src/io/admin.ts', import.meta.url)
@@ -28,6 +31,8 @@ const SERVED = [
   ['post', '/admin/revocations'],
   ['delete', '/admin/revocations'],
   ['get', '/admin/jwks'],
+  ['get', '/admin/audit'],
+  ['post', '/admin/audit/forget'],
   ['delete', '/admin/cache'],
   ['get', '/admin/cache/stats'],
   ['get', '/admin/cache/entries'],
@@ -175,7 +180,7 @@ const TOKEN = 'test-token'
 t.test('a real admin listener answers as documented', async (t) => {
   const stack = await startStack({ files: { 'policy.yaml': POLICY } })
   t.teardown(() => stack.close())
-  const base = stack.chaperone.adminUrl
+  let base = stack.chaperone.adminUrl
   const covered = new Set<string>()
 
   async function call(method: string, url: string, docPath: string, opts: { body?: unknown; raw?: string; token?: boolean; status: number }) {
@@ -265,6 +270,25 @@ t.test('a real admin listener answers as documented', async (t) => {
   t.same(gone.body, { deleted: 1, selector: { tag: 'faq' } })
   await call('delete', '/admin/cache', '/admin/cache', { status: 400 })
   await call('get', '/admin/cache', '/admin/cache', { status: 405 })
+
+  // The audit endpoints, on a Chaperone with the audit log on and per-subject pseudonyms in Redis.
+  const redis = await startRedisServer()
+  t.teardown(() => redis.stop())
+  const dir = await tmpConfigDir({ 'policy.yaml': PASS_THROUGH_POLICY })
+  await writeFile(join(dir, 'pseudonym.key'), 'a-pseudonym-key-of-at-least-32-bytes-for-tests')
+  await writeFile(
+    join(dir, 'chaperone.yaml'),
+    `redis: { url: "${redis.url}" }\naudit:\n  enabled: true\n  writer: docs\n  file: { dir: "${join(dir, 'audit')}" }\n  pseudonyms: { mode: per-subject, keyFile: "${join(dir, 'pseudonym.key')}" }\n`,
+  )
+  const audited = await startStack({ dir })
+  t.teardown(() => audited.close())
+  base = audited.chaperone.adminUrl
+  const auditStats = await call('get', '/admin/audit', '/admin/audit', { status: 200 })
+  t.match(auditStats.body, { writer: 'docs', accepting: true })
+  await call('post', '/admin/audit', '/admin/audit', { status: 405 })
+  await call('post', '/admin/audit/forget', '/admin/audit/forget', { body: { subject: 'alice' }, status: 200 })
+  await call('post', '/admin/audit/forget', '/admin/audit/forget', { body: { who: 'alice' }, status: 400 })
+  await call('get', '/admin/audit/forget', '/admin/audit/forget', { status: 405 })
 
   t.same([...covered].sort(), SERVED.map(([m, p]) => `${m} ${p}`).sort(), 'every documented operation answered with a success')
 })

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap'
 import { spawnSync } from 'node:child_process'
 import { X509Certificate } from 'node:crypto'
-import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -92,8 +92,10 @@ function defineTests(bin: string, work: string): void {
     return dir
   }
 
-  // Metric names Chaperone exports (src/io/metrics.ts) and prom-client's default process_/nodejs_ ones.
-  const metricsSource = readFileSync(join(root, 'src/io/metrics.ts'), 'utf8')
+  // Metric names Chaperone exports (src/io/metrics.ts and each adapter's metrics.ts) and
+  // prom-client's default process_/nodejs_ ones.
+  const metricsFiles = ['src/io/metrics.ts', ...readdirSync(join(root, 'src/io'), { withFileTypes: true }).filter((d) => d.isDirectory() && existsSync(join(root, 'src/io', d.name, 'metrics.ts'))).map((d) => `src/io/${d.name}/metrics.ts`)]
+  const metricsSource = metricsFiles.map((f) => readFileSync(join(root, f), 'utf8')).join('\n')
   const histograms = new Set([...metricsSource.matchAll(/Histogram\(\{\s*name: '([a-z0-9_]+)'/g)].map((m) => m[1]!))
   const exported = new Set([...metricsSource.matchAll(/'(chaperone_[a-z0-9_]+)'/g)].map((m) => m[1]!))
   const promClientDir = join(root, 'node_modules/prom-client/lib/metrics')
@@ -337,15 +339,38 @@ function defineTests(bin: string, work: string): void {
     const rule = one(docs, 'PrometheusRule')
     const rules = (rule.spec.groups as Obj[]).flatMap((g) => g.rules as Obj[])
     const alerts = new Map(rules.map((r) => [r.alert as string, String(r.expr)]))
-    for (const name of ['ChaperoneLatencyBudgetBurnFast', 'ChaperoneLatencyBudgetBurnSlow', 'ChaperoneModerationBlockSpike', 'ChaperoneFalsePositiveReports', 'ChaperoneModerationShadowDivergence', 'ChaperoneConfigReloadFailed', 'ChaperoneRateLimitRedisFallback', 'ChaperoneCacheRedisDown', 'ChaperoneUpstreamErrorRate']) {
-      t.ok(alerts.has(name), `alert ${name}`)
+    const expected = [
+      'ChaperoneLatencyBudgetBurnFast',
+      'ChaperoneLatencyBudgetBurnSlow',
+      'ChaperoneModerationBlockSpike',
+      'ChaperoneModerationBlockingMostAnswers',
+      'ChaperoneFalsePositiveReports',
+      'ChaperoneModerationShadowDivergence',
+      'ChaperoneConfigReloadFailed',
+      'ChaperoneRateLimitRedisFallback',
+      'ChaperoneCacheRedisDown',
+      'ChaperoneUpstreamErrorRate',
+      'ChaperoneClassifierCircuitOpen',
+      'ChaperoneAuditLoss',
+      'ChaperoneAuditBlocking',
+      'ChaperoneAuditLagging',
+    ]
+    t.same([...alerts.keys()].sort(), [...expected].sort(), 'the alerts the README and the runbooks document')
+    // Every alert links its runbook, and docs/runbooks.md has a section for each.
+    const runbooks = readFileSync(join(root, 'docs/runbooks.md'), 'utf8')
+    for (const r of rules) {
+      const url = String((r.annotations as Obj).runbook_url)
+      t.match(url, new RegExp(`/docs/runbooks\\.md#${String(r.alert).toLowerCase()}$`), `${r.alert} links its runbook`)
+      t.match(runbooks, new RegExp(`^## ${r.alert}$`, 'm'), `docs/runbooks.md has a section for ${r.alert}`)
     }
+    t.match(alerts.get('ChaperoneModerationBlockSpike'), /by \(namespace, rule\)/, 'the spike alert names the rule')
+    t.match(alerts.get('ChaperoneModerationBlockingMostAnswers'), /> 0\.5/, 'half of the answers blocked')
     for (const [name, expr] of alerts) {
       const unknown = metricNames(expr).filter((m) => !knownMetric(m))
       t.same(unknown, [], `${name} selects only exported metrics`)
     }
     const all = [...alerts.values()].join('\n')
-    for (const m of ['chaperone_request_duration_seconds_bucket', 'chaperone_moderation_matches_total', 'chaperone_config_last_reload_successful', 'chaperone_ratelimit_mode_seconds_total', 'chaperone_cache_shared_tier_up', 'chaperone_upstream_errors_total', 'chaperone_requests_total']) {
+    for (const m of ['chaperone_request_duration_seconds_bucket', 'chaperone_moderation_matches_total', 'chaperone_config_last_reload_successful', 'chaperone_ratelimit_mode_seconds_total', 'chaperone_cache_shared_tier_up', 'chaperone_upstream_errors_total', 'chaperone_requests_total', 'chaperone_audit_lost_records_total', 'chaperone_classifier_breaker_state']) {
       t.ok(metricNames(all).includes(m), `some alert watches ${m}`)
     }
     t.match(alerts.get('ChaperoneLatencyBudgetBurnFast'), /le="30"/, 'the SLO threshold is a bucket bound')

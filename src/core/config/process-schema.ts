@@ -7,6 +7,8 @@ import { ROOT_PATH, type ConfigError } from './errors.js'
 import { issuesToErrors } from './issues.js'
 import { splitHostPort } from './listen.js'
 import { parseYamlFile } from './yaml.js'
+import { tracesConfigSchema } from '../telemetry/config-schema.js'
+import { auditConfigProblems, auditConfigSchema } from '../audit/config-schema.js'
 
 export const PROCESS_CONFIG_FILE = 'chaperone.yaml'
 
@@ -145,8 +147,13 @@ export const processConfigSchema = z
       .strictObject({
         logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info').describe('pino log level.'),
         accessLog: z.boolean().default(false).describe('Log one line per request (off by default, as in Envoy and Istio: it costs CPU on every request).'),
+        traces: tracesConfigSchema,
       })
       .prefault({}),
+    audit: auditConfigSchema,
+  })
+  .superRefine((c, ctx) => {
+    for (const p of auditConfigProblems(c.audit, { redisConfigured: c.redis.url !== null })) ctx.addIssue({ code: 'custom', path: ['audit', ...p.path], message: p.message })
   })
   .prefault({})
 

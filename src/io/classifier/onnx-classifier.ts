@@ -9,6 +9,7 @@ import type { ClassifierScores, LoadedClassifier } from '../../core/ports.js'
 import { featurize, type Features } from '../../core/classifier/features.js'
 import type { ModelContract } from '../../core/classifier/model-contract.js'
 import { MicroBatcher } from '../../core/classifier/micro-batcher.js'
+import { classifierTraces, traceClassifierCall } from '../../core/telemetry/channels.js'
 
 export interface OnnxClassifierOptions {
   readonly name: string
@@ -87,7 +88,8 @@ export class OnnxClassifier implements LoadedClassifier {
   }
 
   async #run(batch: readonly Features[]): Promise<readonly ClassifierScores[]> {
-    return this.#runOn(await this.#session, batch)
+    const session = await this.#session
+    return classifierTraces.hasSubscribers ? traceClassifierCall({ classifier: this.name, mode: 'local', batchSize: batch.length }, () => this.#runOn(session, batch)) : this.#runOn(session, batch)
   }
 
   async #runOn(session: ort.InferenceSession, batch: readonly Features[]): Promise<readonly ClassifierScores[]> {

@@ -2,6 +2,7 @@ import { Pool } from 'undici'
 import { circuitBreaker, CircuitState, ConsecutiveBreaker, handleWhen, isBrokenCircuitError, type CircuitBreakerPolicy } from 'cockatiel'
 import type { Classifier, ClassifierScores } from '../../core/ports.js'
 import { BadModerationResponse, parseModerationsResponse } from './moderations-response.js'
+import { classifierTraces, traceClassifierCall } from '../../core/telemetry/channels.js'
 
 /**
  * How one HTTP attempt (or one call refused by the open breaker) ended. `aborted` is the
@@ -201,7 +202,7 @@ export class RemoteClassifier implements Classifier {
     signal?.addEventListener('abort', onAbort, { once: true })
     if (signal?.aborted) onAbort()
     try {
-      const scores = await this.#post(texts, ac.signal)
+      const scores = await (classifierTraces.hasSubscribers ? traceClassifierCall({ classifier: this.name, mode: 'remote', batchSize: texts.length }, () => this.#post(texts, ac.signal)) : this.#post(texts, ac.signal))
       this.#report('ok', performance.now() - started)
       return scores
     } catch (err) {

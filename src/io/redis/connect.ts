@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis'
 import type { LogPort } from '../../core/chain/types.js'
+import { traceCommands } from './trace-commands.js'
 
 export type RedisLog = Pick<LogPort, 'info' | 'warn' | 'error'>
 
@@ -41,6 +42,7 @@ export function connectRedis(url: string, opts: ConnectRedisOptions): Redis {
     // CLIENT SETNAME refuses spaces and the like, and a refusal would fail every connect.
     connectionName: opts.name.replace(/[^\w.-]/g, '-'),
   })
+  traceCommands(redis, opts.name, url)
 
   // Logged on state changes only: a retry every 2 s during an outage would otherwise flood the log.
   let up = false

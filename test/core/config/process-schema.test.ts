@@ -2,6 +2,7 @@ import t from 'tap'
 import { formatConfigError } from '../../../src/core/config/errors.js'
 import { parseProcessConfig, type ProcessConfig } from '../../../src/core/config/process-schema.js'
 import { splitHostPort } from '../../../src/core/config/listen.js'
+import { auditConfigSchema } from '../../../src/core/audit/config-schema.js'
 
 const F = 'chaperone.yaml'
 
@@ -29,6 +30,8 @@ const DEFAULTS: ProcessConfig = {
   clientIp: { trustedHops: 0 },
   revocations: { pollMs: 250, maxEntries: 100000 },
   telemetry: { logLevel: 'info', accessLog: false },
+  // The audit block's own defaults are tested with it (test/audit); here: off, and present.
+  audit: auditConfigSchema.parse(undefined),
 }
 
 t.test('an absent, empty or comment-only file is all defaults', async (t) => {
