@@ -8,7 +8,8 @@
 // process (the writer's thread and libuv's), which a loaded machine distorts much less than the
 // wall clock. Prints the numbers and one JSON line.
 import { generateKeyPairSync } from 'node:crypto'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { writeSection } from './lib/sections.js'
 import os from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -86,7 +87,24 @@ async function main() {
   const median = (/** @type {number[]} */ xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0
   log(`audit writer throughput, file sink, fsyncMs ${o.fsyncMs}: median ${Math.round(median(results))} records/s (target >= 50000), ${Math.round(median(perCpu))} records per CPU second`)
   log(`  load average during the run: ${os.loadavg()[0].toFixed(2)} on ${os.cpus().length} CPUs (records/s is wall clock: a busy machine lowers it; records per CPU second much less so)`)
-  log(JSON.stringify({ bench: 'audit', date: new Date().toISOString(), options: o, recordsPerSecond: results.map(Math.round), medianRecordsPerSecond: Math.round(median(results)), recordsPerCpuSecond: perCpu.map(Math.round), loadAverage: os.loadavg()[0] }))
+  const run = { bench: 'audit', date: new Date().toISOString(), options: o, recordsPerSecond: results.map(Math.round), medianRecordsPerSecond: Math.round(median(results)), recordsPerCpuSecond: perCpu.map(Math.round), loadAverage: os.loadavg()[0] }
+  log(JSON.stringify(run))
+  writeFileSync(join(root, 'bench', 'results-audit.json'), JSON.stringify(run, null, 2) + '\n')
+  const m = run.medianRecordsPerSecond
+  writeSection(
+    join(root, 'bench', 'RESULTS.md'),
+    'audit',
+    [
+      '## Audit log',
+      '',
+      `Run ${run.date.replace('T', ' ').replace(/\.\d+Z$/, ' UTC')}${quick ? ' (quick)' : ''}, \`node bench/audit.js\`: the whole writer (queue, pseudonyms, keyed span hashes, canonical JSON, SHA-256 chain, an Ed25519-signed checkpoint every ${o.checkpointEvery} records, one write per batch of ${o.batchRecords}) into the file sink with fsyncMs ${o.fsyncMs}, ${o.records.toLocaleString('en')} moderation records per round, ${o.rounds} rounds. Load average ${run.loadAverage.toFixed(2)} on ${os.cpus().length} CPUs.`,
+      '',
+      '| target | result | limit | verdict |',
+      '| --- | ---: | ---: | --- |',
+      `| writer throughput (median of rounds) | ${m.toLocaleString('en')} records/s (${run.recordsPerSecond.map((x) => x.toLocaleString('en')).join(', ')}) | ≥ 50,000 | ${m >= 50_000 ? 'pass' : `miss by ${(50_000 - m).toLocaleString('en')}`} |`,
+      `| records per CPU second of the process | ${Math.round(median(perCpu)).toLocaleString('en')} | report | – |`,
+    ].join('\n'),
+  )
 }
 
 main().catch((err) => {

@@ -10,6 +10,7 @@
 //  2. throughput: closed loop, 16 connections (the CPU the spans cost).
 // Writes its section of bench/RESULTS.md (between the telemetry markers) and bench/results-telemetry.json.
 import http from 'node:http'
+import { generateKeyPairSync } from 'node:crypto'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -122,7 +123,16 @@ async function main() {
     const upstream = await startUpstream(root, tmp)
     const traced = (/** @type {number} */ ratio) => ({ 'policy.yaml': POLICY, 'chaperone.yaml': `telemetry:\n  traces:\n    endpoint: ${receiver.url}\n    sampleRatio: ${ratio}\n` })
     /** @type {Record<string, Record<string, string>>} */
-    const kinds = { off: { 'policy.yaml': POLICY }, traces: traced(1), sampled: traced(0.1) }
+    // "sampled": everything on at once, as the issue's target reads it: traces one request in ten,
+    // and the audit log (file sink, signed checkpoints) recording every decision.
+    writeFileSync(join(tmp, 'pseudonym.key'), 'bench-pseudonym-key-of-at-least-32-bytes')
+    const { privateKey } = generateKeyPairSync('ed25519')
+    writeFileSync(join(tmp, 'signing.key'), privateKey.export({ type: 'pkcs8', format: 'pem' }))
+    const everything = {
+      'policy.yaml': POLICY,
+      'chaperone.yaml': `${traced(0.1)['chaperone.yaml']}audit:\n  enabled: true\n  writer: bench\n  file: { dir: ${JSON.stringify(join(tmp, 'audit'))} }\n  pseudonyms: { keyFile: ${JSON.stringify(join(tmp, 'pseudonym.key'))} }\n  checkpoints: { privateKeyFile: ${JSON.stringify(join(tmp, 'signing.key'))} }\n`,
+    }
+    const kinds = { off: { 'policy.yaml': POLICY }, traces: traced(1), sampled: everything }
     const targets = []
     for (const suffix of ['', '-b']) for (const [kind, files] of Object.entries(kinds)) targets.push((await startChaperone(bin, tmp, upstream.port, { name: kind + suffix, files })).target)
     const kindOf = (/** @type {string} */ name) => name.replace(/-b$/, '')
@@ -165,7 +175,7 @@ async function main() {
       cpuUsPerRequest: { off: median(cpuUs.off), all: median(cpuUs.traces), tenth: median(cpuUs.sampled) },
     }
     log(`  sampleRatio 1: added p50 ${latency.all.addedP50Us.toFixed(1)} µs, p99 ${latency.all.addedP99Us.toFixed(1)} µs`)
-    log(`  sampleRatio 0.1: added p50 ${latency.tenth.addedP50Us.toFixed(1)} µs, p99 ${latency.tenth.addedP99Us.toFixed(1)} µs`)
+    log(`  audit + sampleRatio 0.1: added p50 ${latency.tenth.addedP50Us.toFixed(1)} µs, p99 ${latency.tenth.addedP99Us.toFixed(1)} µs`)
     log(`  CPU per request (median of rounds): off ${latency.cpuUsPerRequest.off.toFixed(0)} µs, sampleRatio 1 ${latency.cpuUsPerRequest.all.toFixed(0)} µs, 0.1 ${latency.cpuUsPerRequest.tenth.toFixed(0)} µs`)
     log(`  noise floor (off vs off-b): p50 ${latency.noiseFloorP50Us.toFixed(1)} µs, p99 ${latency.noiseFloorP99Us.toFixed(1)} µs`)
 
@@ -186,7 +196,7 @@ async function main() {
     }
     const mean = (/** @type {number[] | undefined} */ a = []) => a.reduce((x, y) => x + y, 0) / a.length
     const throughput = { offRps: mean(rps.off), allRps: mean(rps.traces), tenthRps: mean(rps.sampled), allRatio: mean(rps.traces) / mean(rps.off), tenthRatio: mean(rps.sampled) / mean(rps.off), errors }
-    log(`  sampleRatio 1 / off: ${throughput.allRatio.toFixed(3)}, sampleRatio 0.1 / off: ${throughput.tenthRatio.toFixed(3)} (off ${throughput.offRps.toFixed(0)} req/s)`)
+    log(`  sampleRatio 1 / off: ${throughput.allRatio.toFixed(3)}, audit + sampleRatio 0.1 / off: ${throughput.tenthRatio.toFixed(3)} (off ${throughput.offRps.toFixed(0)} req/s)`)
 
     // Stopping the traced processes exports what their batch processors still hold.
     await stopAll()
@@ -214,14 +224,14 @@ function render(run) {
     .join('\n')
   return `## Traces
 
-Run ${run.date} on Node ${run.node}, \`node bench/telemetry.js\`${quick ? ' --quick' : ''}. Six Chaperones with the same policy (anonymous authz, a rate limit, keyword and PII moderation on prompts and answers) in front of the demo chatbot (streamed answers, ${run.options.deltas} deltas, no pacing): two with traces off, two exporting every request (sampleRatio 1) and two one request in ten (sampleRatio 0.1), over OTLP/HTTP JSON to a collector stand-in in the bench process. Latency: ${run.options.rounds} interleaved rounds of ${run.options.requestsPerRound} sequential requests per process, pooled per kind. Throughput: ${run.options.connections} connections, closed loop, ${run.options.throughputSeconds} s per process, two rounds. Each sampled request exported about ${run.exported.spansPerRequest.toFixed(1)} spans.
+Run ${run.date} on Node ${run.node}, \`node bench/telemetry.js\`${quick ? ' --quick' : ''}. Six Chaperones with the same policy (anonymous authz, a rate limit, keyword and PII moderation on prompts and answers) in front of the demo chatbot (streamed answers, ${run.options.deltas} deltas, no pacing): two with traces off, two exporting every request (sampleRatio 1) and two with everything on: the audit log (file sink, signed checkpoints, every decision recorded) and traces one request in ten (sampleRatio 0.1), over OTLP/HTTP JSON to a collector stand-in in the bench process. Latency: ${run.options.rounds} interleaved rounds of ${run.options.requestsPerRound} sequential requests per process, pooled per kind. Throughput: ${run.options.connections} connections, closed loop, ${run.options.throughputSeconds} s per process, two rounds. Each sampled request exported about ${run.exported.spansPerRequest.toFixed(1)} spans.
 
-| measure | sampleRatio 1 | sampleRatio 0.1 |
+| measure | traces, sampleRatio 1 | audit + traces (0.1) + metrics |
 |---|---|---|
-| added p50 over traces off | ${l.all.addedP50Us.toFixed(1)} µs | ${l.tenth.addedP50Us.toFixed(1)} µs |
-| added p99 over traces off | ${l.all.addedP99Us.toFixed(1)} µs | ${l.tenth.addedP99Us.toFixed(1)} µs |
-| Chaperone CPU per request, over traces off (${l.cpuUsPerRequest.off.toFixed(0)} µs) | +${(l.cpuUsPerRequest.all - l.cpuUsPerRequest.off).toFixed(0)} µs | +${(l.cpuUsPerRequest.tenth - l.cpuUsPerRequest.off).toFixed(0)} µs |
-| throughput / traces off (${run.throughput.offRps.toFixed(0)} req/s) | ${run.throughput.allRatio.toFixed(3)} | ${run.throughput.tenthRatio.toFixed(3)} |
+| added p50 over everything off | ${l.all.addedP50Us.toFixed(1)} µs | ${l.tenth.addedP50Us.toFixed(1)} µs |
+| added p99 over everything off | ${l.all.addedP99Us.toFixed(1)} µs | ${l.tenth.addedP99Us.toFixed(1)} µs |
+| Chaperone CPU per request, over everything off (${l.cpuUsPerRequest.off.toFixed(0)} µs) | +${(l.cpuUsPerRequest.all - l.cpuUsPerRequest.off).toFixed(0)} µs | +${(l.cpuUsPerRequest.tenth - l.cpuUsPerRequest.off).toFixed(0)} µs |
+| throughput / everything off (${run.throughput.offRps.toFixed(0)} req/s) | ${run.throughput.allRatio.toFixed(3)} | ${run.throughput.tenthRatio.toFixed(3)} |
 
 Noise floor, the gap between the two identical "off" processes: p50 ${l.noiseFloorP50Us.toFixed(1)} µs, p99 ${l.noiseFloorP99Us.toFixed(1)} µs.
 

@@ -11,6 +11,8 @@ import type { ModelContract } from '../../core/classifier/model-contract.js'
 import { MicroBatcher } from '../../core/classifier/micro-batcher.js'
 import { classifierTraces, traceClassifierCall } from '../../core/telemetry/channels.js'
 
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
+
 export interface OnnxClassifierOptions {
   readonly name: string
   readonly bytes: Uint8Array
@@ -99,9 +101,13 @@ export class OnnxClassifier implements LoadedClassifier {
     for (const f of batch) if (f.ids.length > width) width = f.ids.length
     const ids = new BigInt64Array(n * width)
     const weights = new Float32Array(n * width)
+    // Ids are below 2^31: on a little-endian host each int64 is its low 32-bit word and a zero,
+    // written through an Int32Array view (a BigInt per id cost more than the model run).
+    const words = LITTLE_ENDIAN ? new Int32Array(ids.buffer) : undefined
     batch.forEach((f, row) => {
       const at = row * width
-      for (let i = 0; i < f.ids.length; i++) ids[at + i] = BigInt(f.ids[i]!)
+      if (words) for (let i = 0; i < f.ids.length; i++) words[2 * (at + i)] = f.ids[i]!
+      else for (let i = 0; i < f.ids.length; i++) ids[at + i] = BigInt(f.ids[i]!)
       weights.set(f.weights, at)
     })
     const { inputs, output, labels } = this.#contract
