@@ -11,7 +11,8 @@ import os from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Pool } from 'undici'
-import { lateness, positionTimedStream } from './lib/moderation-stream.js'
+import { deltaBoundaries, lateness, positionTimedStream } from './lib/moderation-stream.js'
+import { prng } from './lib/prng.js'
 import { memoryMiB } from './lib/procfs.js'
 import { stopAll } from './lib/procs.js'
 import { percentile } from './lib/stats.js'
@@ -40,15 +41,9 @@ const SENTENCES = [
   'The recipe needs two eggs, a cup of flour, half a cup of sugar and a pinch of salt.',
 ]
 
-/** @param {number} seed */
+/** @param {number} seed @param {number} n */
 function windowsOf(seed, n) {
-  let a = seed >>> 0
-  const rnd = () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let r = Math.imul(a ^ (a >>> 15), 1 | a)
-    r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r
-    return ((r ^ (r >>> 14)) >>> 0) / 4294967296
-  }
+  const rnd = prng(seed)
   const out = []
   for (let i = 0; i < n; i++) {
     let w = ''
@@ -151,22 +146,6 @@ async function streamsRound(origin, o, concurrency, deltaEnds) {
     for (const x of l) late.push(x - l[0])
   }
   return { late, errors }
-}
-
-/** Where each delta ends (the demo chatbot's deltas, read once without pacing). @param {string} origin @param {number} deltas */
-async function deltaBoundaries(origin, deltas) {
-  const pool = new Pool(origin, { connections: 1 })
-  const res = await pool.request({ path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json', 'x-demo-deltas': String(deltas), 'x-demo-pace-ms': '0' }, body: JSON.stringify({ model: 'demo', messages: [{ role: 'user', content: 'stream please' }], stream: true }) })
-  const raw = await res.body.text()
-  await pool.close()
-  const ends = []
-  let n = 0
-  for (const line of raw.split('\n')) {
-    if (!line.startsWith('data: ') || line === 'data: [DONE]') continue
-    const c = JSON.parse(line.slice(6))?.choices?.[0]?.delta?.content
-    if (typeof c === 'string' && c !== '') ends.push((n += c.length))
-  }
-  return ends
 }
 
 /** @param {ReturnType<typeof options>} o @param {string} tmp */

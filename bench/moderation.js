@@ -13,7 +13,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { Pool } from 'undici'
 import { benchPolicy } from './lib/moderation-rules.js'
 import { runEngineBench } from './lib/moderation-engine.js'
-import { lateness, positionTimedStream } from './lib/moderation-stream.js'
+import { deltaBoundaries, lateness, positionTimedStream } from './lib/moderation-stream.js'
 import { stopAll } from './lib/procs.js'
 import { percentile } from './lib/stats.js'
 import { writeSection } from './lib/sections.js'
@@ -165,23 +165,6 @@ async function endToEnd(o, tmp) {
 /** The bench rules without the detectors that must hold every word (e-mail, JWT, keys, IPv6, IBAN). */
 function noTokenPolicy() {
   return benchPolicy().replace(/pii: \[[^\]]*\]/, 'pii: [phone, credit_card, us_ssn, br_cpf, br_cnpj, ipv4, mrn]')
-}
-
-/** Where each delta ends: the demo chatbot's deltas, read once without pacing. @param {string} origin @param {number} deltas */
-async function deltaBoundaries(origin, deltas) {
-  const pool = new Pool(origin, { connections: 1 })
-  const res = await pool.request({ path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json', 'x-demo-deltas': String(deltas), 'x-demo-pace-ms': '0' }, body: JSON.stringify({ model: 'demo', messages: [{ role: 'user', content: 'stream please' }], stream: true }) })
-  const raw = await res.body.text()
-  await pool.close()
-  /** @type {number[]} */
-  const ends = []
-  let n = 0
-  for (const line of raw.split('\n')) {
-    if (!line.startsWith('data: ') || line === 'data: [DONE]') continue
-    const c = JSON.parse(line.slice(6))?.choices?.[0]?.delta?.content
-    if (typeof c === 'string' && c !== '') ends.push((n += c.length))
-  }
-  return ends
 }
 
 /**

@@ -3,6 +3,7 @@
 // demo chatbot sends, when the client has received the text up to that delta's end. A moderated
 // stream may carry held text in a later event (or merge events), so events are not counted:
 // characters are. Redaction would change lengths, so the bench text contains nothing to redact.
+import { Pool } from 'undici'
 import { CHAT_PATH } from './http-load.js'
 import { STREAM_BODY } from './sse-client.js'
 
@@ -93,4 +94,21 @@ export function lateness(arrivals, deltaEnds, paceMs) {
     out.push(arrivals[j].ms - k * paceMs)
   }
   return out
+}
+
+/** Where each delta ends: the demo chatbot's deltas, read once without pacing. @param {string} origin @param {number} deltas */
+export async function deltaBoundaries(origin, deltas) {
+  const pool = new Pool(origin, { connections: 1 })
+  const res = await pool.request({ path: '/v1/chat/completions', method: 'POST', headers: { 'content-type': 'application/json', 'x-demo-deltas': String(deltas), 'x-demo-pace-ms': '0' }, body: JSON.stringify({ model: 'demo', messages: [{ role: 'user', content: 'stream please' }], stream: true }) })
+  const raw = await res.body.text()
+  await pool.close()
+  /** @type {number[]} */
+  const ends = []
+  let n = 0
+  for (const line of raw.split('\n')) {
+    if (!line.startsWith('data: ') || line === 'data: [DONE]') continue
+    const c = JSON.parse(line.slice(6))?.choices?.[0]?.delta?.content
+    if (typeof c === 'string' && c !== '') ends.push((n += c.length))
+  }
+  return ends
 }

@@ -1,6 +1,6 @@
 import { featurize } from '../core/classifier/features.js'
 import { ClassifierWindows } from '../core/moderation/classifier-windows.js'
-import type { TextView } from '../core/moderation/types.js'
+import { stringView } from '../core/moderation/string-view.js'
 import { thresholdReport } from './metrics.js'
 import { forward, type BagModel } from './model.js'
 
@@ -57,18 +57,6 @@ export function bestF1Threshold(positive: readonly boolean[], score: ArrayLike<n
     if (f1 > best.f1) best = { t, f1 }
   }
   return best.t
-}
-
-function stringView(text: string): TextView {
-  return {
-    length: text.length,
-    base: 0,
-    charCodeAt: (i) => text.charCodeAt(i),
-    slice: (from, to) => text.slice(from, to),
-    origStart: (i) => i,
-    origEnd: (i) => i + 1,
-    trim: () => {},
-  }
 }
 
 /**
